@@ -1,0 +1,365 @@
+//! The daemon's own config: where the config repo is, how to reach each
+//! cluster, where to keep state, where to listen. What is deployed where
+//! lives in the repo's `plumb.yaml` instead (see [`super::repo`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{Checker, ConfigError, GoDuration, parse_typed};
+use crate::names;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    pub repo: RepoSource,
+    pub clusters: BTreeMap<String, ClusterConnection>,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub http: Http,
+}
+
+/// Where the config repository is and how to read it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoSource {
+    /// A local path (relative to this config file), `https://…` or `ssh://…`.
+    pub url: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Folder inside the repository that holds `plumb.yaml`.
+    #[serde(default = "default_repo_path")]
+    pub path: String,
+    #[serde(default = "default_poll")]
+    pub poll_interval: GoDuration,
+    /// Environment variable holding an https token.
+    pub token_env: Option<String>,
+    /// File holding an https token.
+    pub token_file: Option<PathBuf>,
+    /// Private key for ssh URLs.
+    pub ssh_key_file: Option<PathBuf>,
+}
+
+/// How to reach one cluster. Exactly one of `kubeconfig`, `in_cluster`,
+/// `embedded`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConnection {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    #[serde(default)]
+    pub in_cluster: bool,
+    #[serde(default)]
+    pub embedded: bool,
+}
+
+/// The way a cluster is reached, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Kubeconfig {
+        path: PathBuf,
+        context: Option<String>,
+    },
+    InCluster,
+    Embedded,
+}
+
+impl ClusterConnection {
+    /// The checked connection (valid after [`DaemonConfig::load`]).
+    pub fn connection(&self) -> Connection {
+        match (&self.kubeconfig, self.in_cluster) {
+            (Some(path), _) => Connection::Kubeconfig {
+                path: path.clone(),
+                context: self.context.clone(),
+            },
+            (None, true) => Connection::InCluster,
+            (None, false) => Connection::Embedded,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(".plumb")
+}
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_repo_path() -> String {
+    ".".into()
+}
+fn default_poll() -> GoDuration {
+    GoDuration::from_secs(15)
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+
+impl DaemonConfig {
+    /// Reads and checks the file; relative paths in it are resolved against
+    /// the file's own folder, `~/` against `$HOME`.
+    pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Self::parse(&path.display().to_string(), &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        Ok(cfg)
+    }
+
+    /// Parses and checks config text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<DaemonConfig, ConfigError> {
+        let (cfg, doc): (DaemonConfig, _) = parse_typed(file, text)?;
+        let mut check = Checker::new(file, &doc);
+        cfg.check(&mut check);
+        check.finish()?;
+        Ok(cfg)
+    }
+
+    fn check(&self, c: &mut Checker<'_>) {
+        let r = &self.repo;
+        if r.url.trim().is_empty() {
+            c.error("repo.url", "must not be empty");
+        }
+        if r.branch.trim().is_empty() {
+            c.error("repo.branch", "must not be empty");
+        }
+        if r.path.split('/').any(|p| p == "..") || r.path.starts_with('/') {
+            c.error("repo.path", "must be a relative path inside the repository");
+        }
+        if r.poll_interval.0 < std::time::Duration::from_secs(1) {
+            c.error("repo.poll_interval", "must be at least 1s");
+        }
+        if r.token_env.is_some() && r.token_file.is_some() {
+            c.error(
+                "repo.token_file",
+                "set either token_env or token_file, not both",
+            );
+        }
+        let remote = r.url.starts_with("https://") || r.url.starts_with("http://");
+        let ssh = r.url.starts_with("ssh://") || r.url.starts_with("git@");
+        if (r.token_env.is_some() || r.token_file.is_some()) && !remote {
+            c.error(
+                "repo.token_env",
+                "a token is only used with an https:// url",
+            );
+        }
+        if r.ssh_key_file.is_some() && !ssh {
+            c.error(
+                "repo.ssh_key_file",
+                "an ssh key is only used with an ssh:// url",
+            );
+        }
+        if self.clusters.is_empty() {
+            c.error("clusters", "at least one cluster is needed");
+        }
+        for (name, conn) in &self.clusters {
+            check_cluster(c, name, conn);
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let local = !self.repo.url.contains("://") && !self.repo.url.starts_with("git@");
+        if local {
+            self.repo.url = resolve(base, Path::new(&self.repo.url))
+                .display()
+                .to_string();
+        }
+        for p in [&mut self.repo.token_file, &mut self.repo.ssh_key_file]
+            .into_iter()
+            .flatten()
+        {
+            *p = resolve(base, p);
+        }
+        for conn in self.clusters.values_mut() {
+            if let Some(p) = &mut conn.kubeconfig {
+                *p = resolve(base, p);
+            }
+        }
+        self.state_dir = resolve(base, &self.state_dir);
+    }
+}
+
+fn check_cluster(c: &mut Checker<'_>, name: &str, conn: &ClusterConnection) {
+    let key = format!("clusters.{name}");
+    if !names::is_dns1123_label(name) {
+        c.error(
+            key.clone(),
+            "cluster names must be DNS labels (lowercase letters, digits and '-', at most 63)",
+        );
+    }
+    let modes = [conn.kubeconfig.is_some(), conn.in_cluster, conn.embedded];
+    match modes.iter().filter(|m| **m).count() {
+        1 => {}
+        0 => c.error(
+            key.clone(),
+            "say how to reach it: kubeconfig (+ context), in_cluster: true or embedded: true",
+        ),
+        _ => c.error(
+            key.clone(),
+            "kubeconfig, in_cluster and embedded exclude each other",
+        ),
+    }
+    if conn.context.is_some() && conn.kubeconfig.is_none() {
+        c.error(format!("{key}.context"), "context needs a kubeconfig");
+    }
+}
+
+/// `~/x` → `$HOME/x`; relative → under `base`; absolute unchanged.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if let Ok(rest) = p.strip_prefix("~")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+repo:
+  url: /srv/config-repo
+  branch: main
+  poll_interval: 30s
+clusters:
+  prod-eu: { kubeconfig: ~/.kube/config, context: prod-eu }
+  staging: { in_cluster: true }
+  local-a: { embedded: true }
+state_dir: .plumb
+http: { listen: 127.0.0.1:9191 }
+";
+
+    fn err(text: &str) -> String {
+        DaemonConfig::parse("config/plumb.yaml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn the_documented_example_loads_with_defaults_filled_in() {
+        let cfg = DaemonConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(cfg.repo.poll_interval, GoDuration::from_secs(30));
+        assert_eq!(cfg.repo.path, ".");
+        assert_eq!(cfg.clusters["staging"].connection(), Connection::InCluster);
+        assert_eq!(cfg.clusters["local-a"].connection(), Connection::Embedded);
+        assert_eq!(cfg.http.listen.port(), 9191);
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_key() {
+        let text = GOOD.replace("  branch: main\n", "  branch: main\n  brnach: dev\n");
+        assert_eq!(
+            err(&text),
+            "config/plumb.yaml:4:3: repo.brnach: unknown field `brnach`, expected one of `url`, `branch`, `path`, `poll_interval`, `token_env`, `token_file`, `ssh_key_file`"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let text = GOOD.replace("in_cluster: true", "in_cluster: yes-please");
+        let e = err(&text);
+        assert!(e.starts_with("config/plumb.yaml:7:"), "{e}");
+        assert!(e.contains("clusters.staging.in_cluster: invalid type: string \"yes-please\", expected a boolean"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_required_key_is_reported_at_its_parent() {
+        let e = err("repo:\n  branch: main\nclusters:\n  a: { embedded: true }\n");
+        assert_eq!(e, "config/plumb.yaml:1:1: repo: missing field `url`");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_key() {
+        let e = err(&GOOD.replace("30s", "30 seconds"));
+        assert!(
+            e.starts_with("config/plumb.yaml:4:3: repo.poll_interval: invalid duration"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_cluster_name_is_an_error() {
+        let text = GOOD.replace(
+            "  staging: { in_cluster: true }\n",
+            "  staging: { in_cluster: true }\n  staging: { embedded: true }\n",
+        );
+        assert_eq!(
+            err(&text),
+            "config/plumb.yaml:8:3: clusters: duplicate key `staging`"
+        );
+    }
+
+    #[test]
+    fn a_cluster_needs_exactly_one_way_to_be_reached() {
+        let e = err(&GOOD.replace(
+            "{ in_cluster: true }",
+            "{ in_cluster: true, embedded: true }",
+        ));
+        assert_eq!(
+            e,
+            "config/plumb.yaml:7:3: clusters.staging: kubeconfig, in_cluster and embedded exclude each other"
+        );
+        let e = err(&GOOD.replace("{ in_cluster: true }", "{}"));
+        assert!(e.contains("clusters.staging: say how to reach it"), "{e}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_once() {
+        let text = GOOD
+            .replace("poll_interval: 30s", "poll_interval: 10ms\n  token_env: T")
+            .replace("staging:", "Staging:");
+        let e = DaemonConfig::parse("c.yaml", &text).unwrap_err();
+        let keys: Vec<_> = e.issues().iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["repo.poll_interval", "repo.token_env", "clusters.Staging"]
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plumb.yaml");
+        std::fs::write(
+            &file,
+            "repo: { url: ../repo }\nclusters: { a: { kubeconfig: kc } }\n",
+        )
+        .unwrap();
+        let cfg = DaemonConfig::load(&file).unwrap();
+        assert_eq!(
+            cfg.repo.url,
+            dir.path().join("../repo").display().to_string()
+        );
+        assert_eq!(
+            cfg.clusters["a"].kubeconfig.as_deref(),
+            Some(dir.path().join("kc").as_path())
+        );
+        assert_eq!(cfg.state_dir, dir.path().join(".plumb"));
+    }
+}

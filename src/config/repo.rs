@@ -1,0 +1,404 @@
+//! The config repository's `plumb.yaml`: the clusters by name (labels,
+//! variables) and the apps (what, where, with which permissions). Everything
+//! needed to render and validate the repository offline is here; how to
+//! reach a cluster is not (that is the daemon config's business).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::{Checker, ConfigError, Scalar, Vars, parse_typed};
+use crate::names;
+
+/// The file name at the root of the config repo (or of `repo.path`).
+pub const FILE_NAME: &str = "plumb.yaml";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterSpec>,
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    #[serde(default)]
+    pub labels: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    pub vars: Vars,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// Folder of the app's manifests, relative to the repo config's folder.
+    pub path: String,
+    /// Target clusters; omitted: every cluster.
+    pub clusters: Option<Targets>,
+    /// Default namespace for namespaced objects that name none.
+    pub namespace: Option<String>,
+    /// Namespaces the app may touch; default `[namespace]`.
+    pub namespaces: Option<Vec<String>>,
+    /// Whether the app may create cluster-scoped objects.
+    #[serde(default)]
+    pub cluster_scoped: bool,
+    /// Whether objects removed from git are deleted from the clusters.
+    #[serde(default = "yes")]
+    pub prune: bool,
+    /// Allow one revision to delete most (or all) of the app's objects.
+    #[serde(default)]
+    pub allow_mass_prune: bool,
+    #[serde(default)]
+    pub vars: Vars,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Suspended in git: plumb computes the diff but changes nothing.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which clusters an app goes to: by name, or by label selector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    pub names: Option<Vec<String>>,
+    pub selector: Option<BTreeMap<String, Scalar>>,
+}
+
+impl AppSpec {
+    /// The namespaces this app may touch.
+    pub fn allowed_namespaces(&self) -> BTreeSet<String> {
+        match (&self.namespaces, &self.namespace) {
+            (Some(list), _) => list.iter().cloned().collect(),
+            (None, Some(ns)) => BTreeSet::from([ns.clone()]),
+            (None, None) => BTreeSet::new(),
+        }
+    }
+}
+
+impl RepoConfig {
+    /// Parses and checks `plumb.yaml` text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
+        let (cfg, doc): (RepoConfig, _) = parse_typed(file, text)?;
+        let mut check = Checker::new(file, &doc);
+        cfg.check(&mut check);
+        check.finish()?;
+        Ok(cfg)
+    }
+
+    /// The clusters `app` targets, in name order.
+    pub fn targets_of(&self, app: &AppSpec) -> Vec<String> {
+        let Some(t) = &app.clusters else {
+            return self.clusters.keys().cloned().collect();
+        };
+        if let Some(names) = &t.names {
+            let mut v: Vec<String> = names.clone();
+            v.sort();
+            v.dedup();
+            return v;
+        }
+        let selector = t.selector.clone().unwrap_or_default();
+        self.clusters
+            .iter()
+            .filter(|(_, c)| selector.iter().all(|(k, v)| c.labels.get(k) == Some(v)))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    fn check(&self, c: &mut Checker<'_>) {
+        for (name, cluster) in &self.clusters {
+            let key = format!("clusters.{name}");
+            if !names::is_dns1123_label(name) {
+                c.error(key.clone(), "cluster names must be DNS labels (lowercase letters, digits and '-', at most 63)");
+            }
+            check_vars(c, &key, &cluster.vars);
+        }
+        for (name, app) in &self.apps {
+            self.check_app(c, name, app);
+        }
+        self.check_dependency_cycles(c);
+    }
+
+    fn check_app(&self, c: &mut Checker<'_>, name: &str, app: &AppSpec) {
+        let key = format!("apps.{name}");
+        if !names::is_dns1123_label(name) {
+            c.error(
+                key.clone(),
+                "app names must be DNS labels (lowercase letters, digits and '-', at most 63)",
+            );
+        }
+        if app.path.trim().is_empty()
+            || app.path.starts_with('/')
+            || app.path.split('/').any(|p| p == "..")
+        {
+            c.error(
+                format!("{key}.path"),
+                "must be a relative path inside the repository",
+            );
+        }
+        self.check_targets(c, &key, app.clusters.as_ref());
+        check_namespaces(c, &key, app);
+        check_vars(c, &key, &app.vars);
+        for (i, dep) in app.depends_on.iter().enumerate() {
+            let k = format!("{key}.depends_on[{i}]");
+            if dep == name {
+                c.error(k, "an app cannot depend on itself");
+            } else if !self.apps.contains_key(dep) {
+                c.error(k, format!("unknown app \"{dep}\""));
+            }
+        }
+    }
+
+    fn check_targets(&self, c: &mut Checker<'_>, key: &str, t: Option<&Targets>) {
+        let Some(t) = t else { return };
+        let key = format!("{key}.clusters");
+        match (&t.names, &t.selector) {
+            (Some(_), Some(_)) => c.error(key.clone(), "use either names or selector, not both"),
+            (None, None) => c.error(
+                key.clone(),
+                "give names: [...] or selector: {...} (omit clusters for all)",
+            ),
+            _ => {}
+        }
+        for (i, n) in t.names.iter().flatten().enumerate() {
+            if !self.clusters.contains_key(n) {
+                c.error(
+                    format!("{key}.names[{i}]"),
+                    format!("unknown cluster \"{n}\""),
+                );
+            }
+        }
+    }
+
+    /// Reports each dependency cycle once, at the first app of it.
+    fn check_dependency_cycles(&self, c: &mut Checker<'_>) {
+        let mut state: BTreeMap<&str, u8> = BTreeMap::new(); // 1 visiting, 2 done
+        for start in self.apps.keys() {
+            let mut path = Vec::new();
+            if let Some(cycle) = self.find_cycle(start, &mut state, &mut path) {
+                let first = cycle.first().cloned().unwrap_or_default();
+                c.error(
+                    format!("apps.{first}.depends_on"),
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                );
+            }
+        }
+    }
+
+    fn find_cycle<'a>(
+        &'a self,
+        app: &'a str,
+        state: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(app) {
+            Some(2) => return None,
+            Some(_) => {
+                let from = path.iter().position(|a| *a == app).unwrap_or(0);
+                let mut cycle: Vec<String> = path[from..].iter().map(|s| s.to_string()).collect();
+                cycle.push(app.to_string());
+                return Some(cycle);
+            }
+            None => {}
+        }
+        state.insert(app, 1);
+        path.push(app);
+        let deps = self
+            .apps
+            .get(app)
+            .map(|a| a.depends_on.as_slice())
+            .unwrap_or_default();
+        for dep in deps {
+            if self.apps.contains_key(dep.as_str())
+                && let Some(cycle) = self.find_cycle(dep, state, path)
+            {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        state.insert(app, 2);
+        None
+    }
+}
+
+fn check_namespaces(c: &mut Checker<'_>, key: &str, app: &AppSpec) {
+    if let Some(ns) = &app.namespace
+        && !names::is_dns1123_label(ns)
+    {
+        c.error(
+            format!("{key}.namespace"),
+            format!("\"{ns}\" is not a valid namespace name"),
+        );
+    }
+    if let Some(list) = &app.namespaces {
+        for (i, ns) in list.iter().enumerate() {
+            if !names::is_dns1123_label(ns) {
+                c.error(
+                    format!("{key}.namespaces[{i}]"),
+                    format!("\"{ns}\" is not a valid namespace name"),
+                );
+            }
+        }
+        if let Some(ns) = &app.namespace
+            && !list.contains(ns)
+        {
+            c.error(
+                format!("{key}.namespace"),
+                format!("\"{ns}\" must be one of the app's namespaces"),
+            );
+        }
+    }
+}
+
+fn check_vars(c: &mut Checker<'_>, key: &str, vars: &Vars) {
+    for name in vars.keys() {
+        if !names::is_var_name(name) {
+            c.error(
+                format!("{key}.vars.{name}"),
+                "variable names start with a letter or '_' and hold letters, digits, '_', '-', '.'",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+clusters:
+  prod-eu:
+    labels: { env: prod, region: eu }
+    vars: { domain: eu.example.com }
+  staging:
+    labels: { env: staging }
+apps:
+  checkout:
+    path: apps/checkout
+    clusters: { selector: { env: prod } }
+    namespace: checkout
+    namespaces: [checkout, checkout-jobs]
+    cluster_scoped: false
+    prune: true
+    vars: { replicas: 3 }
+    depends_on: [platform]
+  platform:
+    path: apps/platform
+    cluster_scoped: true
+";
+
+    fn err(text: &str) -> String {
+        RepoConfig::parse("plumb.yaml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn the_documented_example_loads() {
+        let cfg = RepoConfig::parse("plumb.yaml", GOOD).unwrap();
+        let checkout = &cfg.apps["checkout"];
+        assert_eq!(checkout.vars["replicas"], Scalar("3".into()));
+        assert_eq!(cfg.targets_of(checkout), ["prod-eu"]);
+        assert_eq!(
+            cfg.targets_of(&cfg.apps["platform"]),
+            ["prod-eu", "staging"]
+        );
+        assert!(cfg.apps["platform"].prune, "prune defaults to true");
+        assert_eq!(checkout.allowed_namespaces().len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_app_key_names_line_and_key() {
+        let e = err(&GOOD.replace("    prune: true\n", "    prune: true\n    prun: false\n"));
+        assert!(
+            e.starts_with("plumb.yaml:15:5: apps.checkout.prun: unknown field `prun`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_line_and_key() {
+        let e = err(&GOOD.replace("prune: true", "prune: sometimes"));
+        assert!(e.starts_with("plumb.yaml:14:"), "{e}");
+        assert!(
+            e.contains(
+                "apps.checkout.prune: invalid type: string \"sometimes\", expected a boolean"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_path_is_reported_at_the_app() {
+        let e = err(&GOOD.replace("    path: apps/platform\n", ""));
+        assert_eq!(e, "plumb.yaml:17:3: apps.platform: missing field `path`");
+    }
+
+    #[test]
+    fn a_duplicate_app_name_is_an_error() {
+        let e = err(&format!("{GOOD}  checkout:\n    path: x\n"));
+        assert_eq!(e, "plumb.yaml:20:3: apps: duplicate key `checkout`");
+    }
+
+    #[test]
+    fn references_to_unknown_clusters_and_apps_are_errors() {
+        let text = GOOD
+            .replace("{ selector: { env: prod } }", "{ names: [prod-us] }")
+            .replace("[platform]", "[platfrom]");
+        let e = err(&text);
+        assert!(
+            e.contains(
+                "plumb.yaml:10:25: apps.checkout.clusters.names[0]: unknown cluster \"prod-us\""
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("plumb.yaml:16:18: apps.checkout.depends_on[0]: unknown app \"platfrom\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_an_error() {
+        let e = err(&GOOD.replace(
+            "    cluster_scoped: true\n",
+            "    cluster_scoped: true\n    depends_on: [checkout]\n",
+        ));
+        assert!(
+            e.contains("dependency cycle: checkout -> platform -> checkout"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_default_namespace_must_be_allowed() {
+        let e = err(&GOOD.replace("[checkout, checkout-jobs]", "[checkout-jobs]"));
+        assert!(
+            e.contains("apps.checkout.namespace: \"checkout\" must be one of the app's namespaces"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_and_paths_are_checked() {
+        let e = err(&GOOD
+            .replace("path: apps/platform", "path: ../outside")
+            .replace("  platform:", "  Platform:")
+            .replace("[platform]", "[Platform]"));
+        assert!(
+            e.contains("apps.Platform: app names must be DNS labels"),
+            "{e}"
+        );
+        assert!(
+            e.contains("apps.Platform.path: must be a relative path"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! plumb: a GitOps reconciliation daemon.
+//!
+//! The pipeline reads in one direction, a module per stage, each named after
+//! what it produces:
+//!
+//! ```text
+//! source ──► render ──► plan ──► apply ──► status
+//! (git)     (desired)   (diff)   (SSA,     (inventory, health,
+//!                                prune)     metrics, API, page)
+//! ```
+//!
+//! Under them: [`config`] (the two config files), [`yaml`] (YAML with
+//! positions, so every error names file and line) and [`names`]. Over them:
+//! [`cli`], one file per subcommand; `main.rs` is a thin edge.
+
+pub mod cli;
+pub mod config;
+pub mod names;
+pub mod yaml;
