@@ -15,5 +15,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod model;
 pub mod names;
+pub mod render;
 pub mod yaml;

@@ -104,6 +104,9 @@ impl Document {
     pub fn position(&self, path: &str) -> Pos {
         let mut p = path;
         loop {
+            if p.is_empty() {
+                return self.start;
+            }
             if let Some(pos) = self.positions.get(p) {
                 return *pos;
             }
@@ -251,9 +254,10 @@ impl Builder {
         match self.stack.last_mut() {
             None => {
                 let positions = std::mem::take(&mut self.positions);
+                let start = positions.get("").copied().unwrap_or(self.doc_start);
                 self.docs.push(Document {
                     value,
-                    start: self.doc_start,
+                    start,
                     positions,
                 });
             }
@@ -283,6 +287,10 @@ impl Builder {
                 None => {
                     let key = key_string(&value);
                     let key_path = join_key(path, &key);
+                    // A block mapping's start event is marked after its first
+                    // key; the mapping really starts at that key.
+                    let map_pos = self.positions.entry(path.clone()).or_insert(pos);
+                    *map_pos = (*map_pos).min(pos);
                     *pending_key = Some((key, pos));
                     self.positions.entry(key_path).or_insert(pos);
                 }

@@ -1,0 +1,182 @@
+//! Object identity and desired objects.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Identity of a Kubernetes object. The API version is not part of identity:
+/// the same Deployment read as `apps/v1` or a later version is one object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// API group, `""` for the core group.
+    pub group: String,
+    pub kind: String,
+    /// `None` for cluster-scoped objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// The group of an `apiVersion` (`apps/v1` → `apps`, `v1` → ``).
+    pub fn group_of(api_version: &str) -> &str {
+        api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
+    }
+
+    /// The version of an `apiVersion` (`apps/v1` → `v1`).
+    pub fn version_of(api_version: &str) -> &str {
+        api_version
+            .rsplit_once('/')
+            .map(|(_, v)| v)
+            .unwrap_or(api_version)
+    }
+
+    /// `Kind.group` as kubectl prints it (`Deployment.apps`, `ConfigMap`).
+    pub fn group_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    /// `Kind/namespace/name` or `Kind/name`, as Flux prints objects.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.group_kind(), ns, self.name),
+            None => write!(f, "{}/{}", self.group_kind(), self.name),
+        }
+    }
+}
+
+/// Where an object (or an error) came from: a file in the config repo and
+/// the line and column of the document (or key) in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct Origin {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path, self.line, self.column)
+    }
+}
+
+/// One object as git wants it on one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredObject {
+    pub id: ObjectRef,
+    /// `apiVersion` as written in git (the version plumb applies).
+    pub api_version: String,
+    /// The full manifest to apply (labels added, namespace defaulted, vars
+    /// substituted).
+    pub manifest: Value,
+    pub origin: Origin,
+    /// sha256 of the canonical JSON of `manifest`.
+    pub hash: String,
+}
+
+impl DesiredObject {
+    pub fn new(id: ObjectRef, api_version: String, manifest: Value, origin: Origin) -> Self {
+        let hash = content_hash(&manifest);
+        DesiredObject {
+            id,
+            api_version,
+            manifest,
+            origin,
+            hash,
+        }
+    }
+}
+
+/// sha256 (hex) of a value's canonical JSON (keys sorted at every level).
+pub fn content_hash(v: &Value) -> String {
+    let mut h = Sha256::new();
+    hash_canonical(v, &mut h);
+    let digest = h.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hash_canonical(v: &Value, h: &mut Sha256) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            h.update(b"{");
+            for k in keys {
+                h.update(Value::String(k.clone()).to_string().as_bytes());
+                h.update(b":");
+                if let Some(child) = m.get(k) {
+                    hash_canonical(child, h);
+                }
+                h.update(b",");
+            }
+            h.update(b"}");
+        }
+        Value::Array(a) => {
+            h.update(b"[");
+            for item in a {
+                hash_canonical(item, h);
+                h.update(b",");
+            }
+            h.update(b"]");
+        }
+        other => h.update(other.to_string().as_bytes()),
+    }
+}
+
+/// Everything one app wants on one cluster at one revision, sorted by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DesiredSet {
+    pub app: String,
+    pub cluster: String,
+    pub revision: String,
+    pub objects: Vec<DesiredObject>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_print_as_kind_namespace_name() {
+        let id = ObjectRef {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: Some("web".into()),
+            name: "api".into(),
+        };
+        assert_eq!(id.to_string(), "Deployment.apps/web/api");
+        let ns = ObjectRef {
+            group: String::new(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: "web".into(),
+        };
+        assert_eq!(ns.to_string(), "Namespace/web");
+    }
+
+    #[test]
+    fn api_versions_split_into_group_and_version() {
+        assert_eq!(ObjectRef::group_of("apps/v1"), "apps");
+        assert_eq!(ObjectRef::group_of("v1"), "");
+        assert_eq!(ObjectRef::version_of("v1"), "v1");
+    }
+
+    #[test]
+    fn the_content_hash_ignores_key_order_but_not_values() {
+        let a = json!({"a": 1, "b": {"c": [1, 2]}});
+        let b = json!({"b": {"c": [1, 2]}, "a": 1});
+        let c = json!({"b": {"c": [2, 1]}, "a": 1});
+        assert_eq!(content_hash(&a), content_hash(&b));
+        assert_ne!(content_hash(&a), content_hash(&c));
+        assert_eq!(content_hash(&a).len(), 64);
+    }
+}

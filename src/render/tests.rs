@@ -1,0 +1,296 @@
+use super::*;
+use crate::config::RepoConfig;
+
+const REPO: &str = "\
+clusters:
+  prod:
+    labels: { env: prod }
+    vars: { domain: prod.example.com }
+  dev:
+    labels: { env: dev }
+    vars: { domain: dev.example.com }
+apps:
+  web:
+    path: apps/web
+    namespace: web
+    namespaces: [web, web-jobs]
+    vars: { replicas: 3 }
+  platform:
+    path: apps/platform
+    cluster_scoped: true
+  other:
+    path: apps/other
+    namespace: other
+    clusters: { names: [dev] }
+";
+
+fn repo() -> RepoConfig {
+    RepoConfig::parse("plumb.yaml", REPO).unwrap()
+}
+
+fn file(path: &str, text: &str) -> SourceFile {
+    SourceFile {
+        path: path.into(),
+        content: text.as_bytes().to_vec(),
+    }
+}
+
+const WEB: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  host: api.${domain}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: ${replicas}
+";
+
+fn render_with(files: BTreeMap<&str, Vec<SourceFile>>, cluster: &str) -> ClusterRender {
+    let repo = repo();
+    render_cluster(
+        &repo,
+        cluster,
+        "abc123",
+        &RenderLimits::default(),
+        |name, _| Ok(files.get(name).cloned().unwrap_or_default()),
+    )
+}
+
+fn web_only(text: &str) -> Result<DesiredSet, Vec<RenderError>> {
+    let mut r = render_with(
+        BTreeMap::from([("web", vec![file("apps/web/a.yaml", text)])]),
+        "prod",
+    );
+    r.apps.remove("web").unwrap()
+}
+
+fn errors_of(text: &str) -> Vec<String> {
+    web_only(text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn variables_namespaces_and_labels_are_applied() {
+    let set = web_only(WEB).unwrap();
+    assert_eq!(set.objects.len(), 2);
+    let cm = &set.objects[0];
+    assert_eq!(cm.id.to_string(), "ConfigMap/web/web-config");
+    assert_eq!(cm.manifest["data"]["host"], "api.prod.example.com");
+    assert_eq!(cm.manifest["metadata"]["labels"]["plumb.dev/app"], "web");
+    assert_eq!(
+        cm.manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "plumb"
+    );
+    let deploy = &set.objects[1];
+    assert_eq!(
+        deploy.manifest["spec"]["replicas"], 3,
+        "a substituted number stays a number"
+    );
+    assert_eq!(deploy.origin.to_string(), "apps/web/a.yaml:8:1");
+}
+
+#[test]
+fn each_cluster_gets_its_own_variables() {
+    let files = BTreeMap::from([("web", vec![file("apps/web/a.yaml", WEB)])]);
+    let dev = render_with(files, "dev");
+    let set = dev.apps["web"].as_ref().unwrap();
+    assert_eq!(
+        set.objects[0].manifest["data"]["host"],
+        "api.dev.example.com"
+    );
+    assert!(dev.apps.contains_key("other"), "other targets dev by name");
+}
+
+#[test]
+fn the_same_commit_renders_byte_identical_output() {
+    let a = serde_json::to_string(&web_only(WEB).unwrap()).unwrap();
+    let b = serde_json::to_string(&web_only(WEB).unwrap()).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(web_only(WEB).unwrap().objects[0].hash.len(), 64);
+}
+
+#[test]
+fn an_undefined_variable_names_file_line_and_column() {
+    let errs = errors_of(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\ndata: { a: \"${nope}\" }\n",
+    );
+    assert_eq!(errs, ["apps/web/a.yaml:4:13: undefined variable \"nope\""]);
+}
+
+#[test]
+fn missing_required_fields_are_each_reported() {
+    let errs = errors_of("kind: ConfigMap\nmetadata: {}\n---\napiVersion: v1\nkind: ConfigMap\n");
+    assert_eq!(
+        errs,
+        [
+            "apps/web/a.yaml:1:1: missing apiVersion",
+            "apps/web/a.yaml:2:1: missing metadata.name",
+            "apps/web/a.yaml:4:1: missing metadata (an object with at least a name)",
+        ]
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_names_its_place() {
+    let errs = errors_of("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("apps/web/a.yaml:"), "{errs:?}");
+}
+
+#[test]
+fn invalid_names_are_rejected_at_the_name() {
+    let errs = errors_of("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+    assert!(
+        errs[0].starts_with("apps/web/a.yaml:4:3: invalid name \"Bad_Name\""),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn the_same_object_twice_in_one_app_is_an_error() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n";
+    let errs = errors_of(text);
+    assert_eq!(
+        errs,
+        ["apps/web/a.yaml:5:1: ConfigMap/web/x is defined twice (first at apps/web/a.yaml:1:1)"]
+    );
+}
+
+#[test]
+fn the_same_object_in_two_apps_on_one_cluster_fails_both() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: shared, namespace: web }\n";
+    let mut repo = repo();
+    if let Some(o) = repo.apps.get_mut("other") {
+        o.namespaces = Some(vec!["other".into(), "web".into()]);
+    }
+    let files = BTreeMap::from([
+        ("web", vec![file("apps/web/a.yaml", cm)]),
+        ("other", vec![file("apps/other/a.yaml", cm)]),
+    ]);
+    let r = render_cluster(&repo, "dev", "r", &RenderLimits::default(), |n, _| {
+        Ok(files.get(n).cloned().unwrap_or_default())
+    });
+    let web = r.apps["web"].as_ref().unwrap_err();
+    assert_eq!(
+        web[0].to_string(),
+        "apps/web/a.yaml:1:1: ConfigMap/web/shared is also defined by app other on this cluster"
+    );
+    assert!(r.apps["other"].is_err());
+}
+
+#[test]
+fn a_namespace_outside_the_allowed_list_is_rejected() {
+    let errs = errors_of(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x, namespace: kube-system }\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "apps/web/a.yaml:3:22: namespace \"kube-system\" is not one of the namespaces apps.web may touch [web, web-jobs]"
+        ]
+    );
+    assert!(
+        web_only("apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x, namespace: web-jobs }\n")
+            .is_ok()
+    );
+}
+
+#[test]
+fn cluster_scoped_objects_need_permission() {
+    let errs = errors_of("apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n");
+    assert_eq!(
+        errs,
+        ["apps/web/a.yaml:2:1: Namespace is cluster-scoped, and apps.web.cluster_scoped is false"]
+    );
+}
+
+#[test]
+fn crds_in_any_app_declare_the_scope_of_their_kinds() {
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: { name: tenants.example.com }\nspec:\n  group: example.com\n  scope: Cluster\n  names: { kind: Tenant, plural: tenants }\n";
+    let cr = "apiVersion: example.com/v1\nkind: Tenant\nmetadata: { name: acme }\n";
+    let files = BTreeMap::from([
+        ("platform", vec![file("apps/platform/crd.yaml", crd)]),
+        ("web", vec![file("apps/web/t.yaml", cr)]),
+    ]);
+    let r = render_with(files, "prod");
+    assert!(r.apps["platform"].is_ok());
+    let errs = r.apps["web"].as_ref().unwrap_err();
+    assert!(
+        errs[0].message.contains("Tenant is cluster-scoped"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn list_kinds_are_expanded_with_item_positions() {
+    let text = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: { name: a }\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: { name: B }\n";
+    let errs = errors_of(text);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("apps/web/a.yaml:9:17: invalid name \"B\""),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn label_values_must_be_strings() {
+    let errs = errors_of(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels: { version: 2 }\n",
+    );
+    assert_eq!(
+        errs,
+        ["apps/web/a.yaml:5:13: labels values must be strings: quote 2"]
+    );
+}
+
+#[test]
+fn hostile_yaml_is_refused_not_expanded() {
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\na: &a [1,1,1,1,1,1,1,1,1,1]\n",
+    );
+    let mut prev = "a".to_string();
+    for i in 0..7 {
+        let n = format!("l{i}");
+        bomb.push_str(&format!("{n}: &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+        prev = n;
+    }
+    let errs = errors_of(&bomb);
+    assert!(errs[0].contains("expands to more than"), "{errs:?}");
+}
+
+#[test]
+fn dashboards_and_alerts_folders_are_not_manifests() {
+    assert!(is_manifest("apps/web", "apps/web/deploy.yaml"));
+    assert!(is_manifest("apps/web", "apps/web/sub/x.json"));
+    assert!(!is_manifest("apps/web", "apps/web/dashboards/d.json"));
+    assert!(!is_manifest("apps/web", "apps/web/alerts/a.yaml"));
+    assert!(!is_manifest("apps/web", "apps/web/README.md"));
+}
+
+#[test]
+fn too_many_objects_is_an_error() {
+    let repo = repo();
+    let app = &repo.apps["web"];
+    let ctx = AppContext {
+        app_name: "web",
+        app,
+        cluster_name: "prod",
+        cluster: &repo.clusters["prod"],
+        revision: "r",
+    };
+    let limits = RenderLimits {
+        max_objects_per_app: 1,
+        ..RenderLimits::default()
+    };
+    let errs = parse_app(&ctx, &[file("apps/web/a.yaml", WEB)], &limits).unwrap_err();
+    assert!(errs[0].message.contains("more than 1 objects"));
+}
