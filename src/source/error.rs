@@ -1,0 +1,143 @@
+//! The one error type of the source stage.
+
+use std::path::PathBuf;
+
+use super::snapshot::EntryKind;
+
+/// What can go wrong reading the desired state from git.
+///
+/// Retryable (try again later, nothing is wrong with the repository's
+/// content): [`Unreachable`](Self::Unreachable) and
+/// [`BranchMoved`](Self::BranchMoved) — see [`SourceError::is_retryable`].
+/// Not retryable without a change in git or in the configuration:
+/// everything else, in particular [`BranchNotFound`](Self::BranchNotFound)
+/// (the caller keeps the last applied state and prunes nothing),
+/// [`RevertConflict`](Self::RevertConflict), [`Auth`](Self::Auth) and
+/// [`PushRejected`](Self::PushRejected) (fetch, then decide again).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The spec is unusable (bad branch name, bad subdir, …).
+    #[error("{field} {value:?} is invalid: {reason}")]
+    InvalidSpec {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// The local repository or the mirror could not be opened or created.
+    #[error("repository {location} could not be opened")]
+    Open {
+        location: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The branch does not exist (locally, or on the remote).
+    #[error("branch {branch:?} not found in {location}")]
+    BranchNotFound { branch: String, location: String },
+    /// A revision (sha, short sha, revspec) does not name a commit.
+    #[error("revision {rev:?} not found in {location}")]
+    RevisionNotFound {
+        rev: String,
+        location: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote could not be reached (network, DNS, TLS, server error).
+    #[error("remote {url} is unreachable")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote refused the configured credentials (or none were given).
+    #[error("remote {url} refused the credentials")]
+    Auth {
+        url: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// A path given to a snapshot is absolute, climbs out with `..`, or is
+    /// otherwise not a plain relative path.
+    #[error("path {path:?} is refused: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    /// The configured subfolder does not exist (as a folder) in a commit.
+    #[error("folder {subdir:?} not found at revision {rev}")]
+    SubdirNotFound { subdir: String, rev: String },
+    /// A folder asked for does not exist in the snapshot.
+    #[error("folder {path:?} not found at revision {rev}")]
+    NotFound { path: String, rev: String },
+    /// The path exists but is not what was asked for: a folder read as a
+    /// file, or a symlink / submodule, which plumb never follows.
+    #[error("{path:?} at revision {rev} is a {kind}; plumb reads only regular files and folders")]
+    NotAFile {
+        path: String,
+        rev: String,
+        kind: EntryKind,
+    },
+    /// Reverting the revision conflicts with later changes; nothing changed.
+    #[error("revert of {rev} conflicts in {}; nothing changed", paths.join(", "))]
+    RevertConflict { rev: String, paths: Vec<String> },
+    /// Reverting the revision would change nothing (already reverted?).
+    #[error("revert of {rev} changes nothing on branch {branch:?}; nothing committed")]
+    RevertEmpty { rev: String, branch: String },
+    /// The branch is checked out in a working tree with uncommitted changes.
+    #[error(
+        "working tree {} has uncommitted changes ({}); commit or stash them first, nothing changed",
+        workdir.display(), paths.join(", ")
+    )]
+    DirtyWorktree {
+        workdir: PathBuf,
+        paths: Vec<String>,
+    },
+    /// The branch moved while it was being updated; nothing was overwritten.
+    #[error("branch {branch:?} in {location} moved during the update; nothing overwritten")]
+    BranchMoved {
+        branch: String,
+        location: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote rejected the push (not a fast-forward, protected branch,
+    /// hook); the mirror's branch was restored.
+    #[error("push of branch {branch:?} to {url} was rejected: {reason}")]
+    PushRejected {
+        url: String,
+        branch: String,
+        reason: String,
+    },
+    /// Watching a local repository's refs failed.
+    #[error("repository {} cannot be watched", path.display())]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+    /// Any other git failure (corrupt object, I/O error in the repository).
+    #[error("{context} in {location} failed")]
+    Git {
+        context: &'static str,
+        location: String,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+impl SourceError {
+    /// Whether the same call may succeed later without any change in git or
+    /// in the configuration.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::BranchMoved { .. })
+    }
+
+    /// Wraps an unexpected git2 failure of `context` (e.g. `"reading the
+    /// tree"`) in the repository at `location`.
+    pub(crate) fn git<'a>(
+        context: &'static str,
+        location: &'a str,
+    ) -> impl FnOnce(git2::Error) -> SourceError + 'a {
+        move |source| SourceError::Git {
+            context,
+            location: location.to_string(),
+            source,
+        }
+    }
+}

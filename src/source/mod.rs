@@ -1,0 +1,137 @@
+//! The `source` stage: the desired state straight from git.
+//!
+//! Everything is read from commit trees through git2; nothing is ever checked
+//! out, so there is no half-written working tree to read and no symlink that
+//! can lead outside the repository.
+//!
+//! - [`Source::open`] opens a local repository (bare or not) in place, or
+//!   mirrors a remote (https, ssh, `git@host:path`, `file://`) into a bare
+//!   repository under the daemon's state dir, fetching only the branch.
+//! - [`Source::head`] / [`Source::refresh`] say which commit the branch is at
+//!   (a remote is asked with a cheap ref listing first and fetched only when
+//!   its branch moved; force-pushes are followed).
+//! - [`Source::tree`] gives a [`Snapshot`] of one commit, restricted to the
+//!   configured subfolder, which owns its own repository handle so it can be
+//!   moved into `tokio::task::spawn_blocking`.
+//! - [`Source::changed_paths`], [`Source::log`] and [`Source::revert`] serve
+//!   selective re-rendering, history and rollback.
+//! - [`watch_local`] wakes the daemon when a local repository's branch moves.
+
+mod error;
+mod remote;
+mod repo;
+mod revert;
+mod snapshot;
+mod watch;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::SourceError;
+pub use repo::Source;
+pub use snapshot::{EntryKind, FileEntry, Skipped, Snapshot};
+pub use watch::{LocalWatcher, watch_local};
+
+/// Result of every fallible operation of this module.
+pub type Result<T, E = SourceError> = std::result::Result<T, E>;
+
+/// Where the desired state comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// A local path (opened in place), or a remote: `https://…`,
+    /// `ssh://…`, `git@host:path`, `file://…`.
+    pub url: String,
+    /// The branch to follow.
+    pub branch: String,
+    /// Folder of the repository holding `plumb.yaml`; `"."` is the root.
+    pub subdir: String,
+    /// Credentials for a remote; ignored for a local path.
+    pub credentials: Credentials,
+    /// Where a remote is mirrored (a bare repository, created if missing).
+    /// Ignored for a local path.
+    pub mirror_dir: PathBuf,
+}
+
+/// Credentials for a remote repository.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// https: sent as the password, with the user name of the URL or
+    /// `x-access-token`.
+    pub token: Option<String>,
+    /// ssh: a private key file (without passphrase); without it the ssh
+    /// agent is asked.
+    pub ssh_key_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ssh_key_file", &self.ssh_key_file)
+            .finish()
+    }
+}
+
+/// One commit, as shown to people (status, CLI, logs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Revision {
+    /// Full commit id (40 hex digits).
+    pub id: String,
+    /// Its first 7 digits.
+    pub short: String,
+    /// First line of the message.
+    pub subject: String,
+    /// `Name <email>` of the author.
+    pub author: String,
+    /// Commit time, unix seconds.
+    pub time: i64,
+}
+
+impl Revision {
+    pub(crate) fn of(commit: &git2::Commit<'_>) -> Revision {
+        let id = commit.id().to_string();
+        let short = id.chars().take(7).collect();
+        let subject = commit
+            .summary_bytes()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .unwrap_or_default();
+        let who = commit.author();
+        let author = format!(
+            "{} <{}>",
+            String::from_utf8_lossy(who.name_bytes()),
+            String::from_utf8_lossy(who.email_bytes())
+        );
+        Revision {
+            id,
+            short,
+            subject,
+            author,
+            time: commit.time().seconds(),
+        }
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.short, self.subject)
+    }
+}
+
+/// Whether `url` names a remote (anything git would reach through a
+/// transport) rather than a local path.
+pub fn is_remote_url(url: &str) -> bool {
+    if url.contains("://") {
+        return true;
+    }
+    // scp-like syntax, `[user@]host:path`: a colon before any slash.
+    match (url.find(':'), url.find('/')) {
+        (Some(colon), Some(slash)) => colon < slash && colon > 1,
+        (Some(colon), None) => colon > 1,
+        _ => false,
+    }
+}
