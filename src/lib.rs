@@ -13,9 +13,16 @@
 //! positions, so every error names file and line) and [`names`]. Over them:
 //! [`cli`], one file per subcommand; `main.rs` is a thin edge.
 
+pub mod apply;
 pub mod cli;
+pub mod cluster;
+pub mod inventory;
+pub mod plan;
 pub mod config;
+pub mod engine;
 pub mod model;
 pub mod names;
 pub mod render;
+pub mod source;
+pub mod status;
 pub mod yaml;

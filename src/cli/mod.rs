@@ -2,7 +2,11 @@
 //! dispatches. Exit codes follow `argocd app diff` and `flux diff`: 0 fine,
 //! 1 "found something" (invalid, changes, not synced), 2 error or usage.
 
+mod diff;
+mod history;
+mod rollback;
 mod run;
+mod sync;
 mod validate;
 
 use std::path::PathBuf;
@@ -137,12 +141,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run => run::run(&cli.global),
         Command::Validate { repo_dir, rev } => validate::validate(repo_dir, rev),
-        Command::Sync { .. } => not_yet("sync"),
-        Command::Diff { .. } => not_yet("diff"),
+        Command::Sync { once, cluster, app } => sync::sync(&cli.global, once, cluster, app),
+        Command::Diff { cluster, app } => diff::diff(&cli.global, cluster, app),
         Command::Status { .. } => not_yet("status"),
-        Command::History { .. } => not_yet("history"),
-        Command::Rollback { .. } => not_yet("rollback"),
+        Command::History { limit, .. } => history::history(&cli.global, limit),
+        Command::Rollback { rev } => rollback::rollback(&cli.global, rev),
     }
+}
+
+/// The async runtime for commands that talk to clusters or git.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
 fn not_yet(name: &str) -> anyhow::Result<ExitCode> {

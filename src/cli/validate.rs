@@ -1,42 +1,83 @@
-//! `plumb validate [REPO_DIR]`: check a config repo offline.
+//! `plumb validate [REPO_DIR] [--rev REV]`: render a config repo offline and
+//! report every error as `path:line:col: message`. Without `--rev` the files
+//! on disk are checked (a pre-commit hook); with it, that commit's tree.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{EXIT_ERROR, EXIT_FOUND};
-use crate::config::{ConfigError, RepoConfig, repo::FILE_NAME};
+use crate::engine::desired::{self, DirTree};
+use crate::render::RenderLimits;
+use crate::source::{Revision, Snapshot};
 
 pub fn validate(repo_dir: Option<PathBuf>, rev: Option<String>) -> anyhow::Result<ExitCode> {
-    if rev.is_some() {
-        eprintln!("error: `plumb validate --rev` is not yet available in this build");
+    let dir = repo_dir.unwrap_or_else(|| PathBuf::from("."));
+    if !dir.is_dir() {
+        eprintln!("error: {} is not a folder", dir.display());
         return Ok(ExitCode::from(EXIT_ERROR));
     }
-    let dir = repo_dir.unwrap_or_else(|| PathBuf::from("."));
-    let file = dir.join(FILE_NAME);
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {}: cannot read: {e}", file.display());
-            return Ok(ExitCode::from(EXIT_ERROR));
+    let limits = RenderLimits::default();
+    let rendered = match rev {
+        None => {
+            let tree = DirTree {
+                root: dir.clone(),
+                label: dir.display().to_string(),
+            };
+            let revision = Revision {
+                id: "working-tree".into(),
+                short: "working".into(),
+                subject: String::new(),
+                author: String::new(),
+                time: 0,
+            };
+            desired::render_tree(&tree, revision, &limits)
         }
-    };
-    match RepoConfig::parse(&file.display().to_string(), &text) {
-        Ok(cfg) => {
-            println!(
-                "{}: valid ({} clusters, {} apps)",
-                file.display(),
-                cfg.clusters.len(),
-                cfg.apps.len()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(ConfigError::Invalid(issues)) => {
-            for issue in &issues {
-                println!("{issue}");
+        Some(rev) => match snapshot_at(&dir, &rev) {
+            Ok(snap) => desired::render_snapshot(&snap, &limits),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_ERROR));
             }
-            eprintln!("{} error(s)", issues.len());
-            Ok(ExitCode::from(EXIT_FOUND))
-        }
-        Err(e) => Err(e.into()),
+        },
+    };
+    let errors = rendered.errors();
+    if errors.is_empty() {
+        let (clusters, apps) = match &rendered.config {
+            Ok(c) => (c.clusters.len(), c.apps.len()),
+            Err(_) => (0, 0),
+        };
+        println!("valid: {clusters} clusters, {apps} apps, {} objects", object_count(&rendered));
+        return Ok(ExitCode::SUCCESS);
     }
+    for e in &errors {
+        println!("{e}");
+    }
+    eprintln!("{} error(s)", errors.len());
+    Ok(ExitCode::from(EXIT_FOUND))
+}
+
+fn object_count(d: &desired::Desired) -> usize {
+    d.clusters.values().flat_map(|c| c.apps.values()).filter_map(|r| r.as_ref().ok()).map(|s| s.objects.len()).sum()
+}
+
+/// The tree of `rev` in the git repository holding `dir`, under `dir`.
+fn snapshot_at(dir: &Path, rev: &str) -> Result<Snapshot, String> {
+    let repo = git2::Repository::discover(dir).map_err(|e| format!("{}: not in a git repository: {}", dir.display(), e.message()))?;
+    let workdir = repo.workdir().ok_or("a bare repository: give the folder of a working tree")?;
+    let abs = |p: &Path| p.canonicalize().map_err(|e| format!("{}: {e}", p.display()));
+    let sub = abs(dir)?;
+    let root = abs(workdir)?;
+    let subdir = sub.strip_prefix(&root).map_err(|_| "the folder is outside the repository".to_string())?;
+    let subdir = match subdir.to_string_lossy().as_ref() {
+        "" => ".".to_string(),
+        s => s.to_string(),
+    };
+    let commit = repo
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|e| format!("revision {rev:?}: {}", e.message()))?;
+    let id = commit.id();
+    drop(commit);
+    let reopened = git2::Repository::open(repo.path()).map_err(|e| e.message().to_string())?;
+    Snapshot::open(reopened, id, &subdir).map_err(|e| e.to_string())
 }

@@ -4,6 +4,7 @@
 
 mod changeset;
 mod object;
+pub mod secret;
 
 pub use changeset::{Action, Change, ChangeSet};
 pub use object::{DesiredObject, DesiredSet, ObjectRef, Origin, content_hash};

@@ -113,11 +113,13 @@ pub fn is_manifest(app_dir: &str, path: &str) -> bool {
 }
 
 /// Parses an app's manifest files (variables substituted) into objects.
-pub fn parse_app(
-    ctx: &AppContext<'_>,
-    files: &[SourceFile],
-    limits: &RenderLimits,
-) -> Result<Vec<ParsedObject>, Vec<RenderError>> {
+pub fn parse_app(ctx: &AppContext<'_>, files: &[SourceFile], limits: &RenderLimits) -> Result<Vec<ParsedObject>, Vec<RenderError>> {
+    let (out, errors) = parse_app_partial(ctx, files, limits);
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// Parses what can be parsed, and collects the errors of the rest.
+fn parse_app_partial(ctx: &AppContext<'_>, files: &[SourceFile], limits: &RenderLimits) -> (Vec<ParsedObject>, Vec<RenderError>) {
     let vars = ctx.vars();
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -130,23 +132,14 @@ pub fn parse_app(
         }
     }
     if out.len() > limits.max_objects_per_app {
-        let origin = out
-            .get(limits.max_objects_per_app)
-            .map(ParsedObject::origin)
-            .unwrap_or_default();
+        let origin = out.get(limits.max_objects_per_app).map(ParsedObject::origin).unwrap_or_default();
         errors.push(RenderError {
             origin,
-            message: format!(
-                "apps.{} has more than {} objects",
-                ctx.app_name, limits.max_objects_per_app
-            ),
+            message: format!("apps.{} has more than {} objects", ctx.app_name, limits.max_objects_per_app),
         });
+        out.clear();
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    (out, errors)
 }
 
 fn parse_file(
@@ -275,7 +268,7 @@ where
     let Some(cluster) = repo.clusters.get(cluster_name) else {
         return out;
     };
-    let mut parsed: BTreeMap<&str, (AppContext<'_>, Vec<ParsedObject>)> = BTreeMap::new();
+    let mut parsed: BTreeMap<&str, (AppContext<'_>, Vec<ParsedObject>, Vec<RenderError>)> = BTreeMap::new();
     let mut scopes = Scopes::default();
     for (name, app) in &repo.apps {
         if !repo.targets_of(app).iter().any(|c| c == cluster_name) {
@@ -288,24 +281,26 @@ where
             cluster,
             revision,
         };
-        let result = files_of(name, app)
-            .map_err(|e| vec![e])
-            .and_then(|files| parse_app(&ctx, &files, limits));
-        match result {
-            Ok(objs) => {
-                objs.iter()
-                    .filter(|o| is_crd(&o.value))
-                    .for_each(|o| scopes.learn_crd(&o.value));
-                parsed.insert(name, (ctx, objs));
-            }
-            Err(errs) => {
-                out.apps.insert(name.clone(), Err(errs));
-            }
-        }
+        // Parse errors do not stop the build of what did parse: every error
+        // of the app is reported at once.
+        let (objs, errs) = match files_of(name, app) {
+            Ok(files) => parse_app_partial(&ctx, &files, limits),
+            Err(e) => (Vec::new(), vec![e]),
+        };
+        objs.iter().filter(|o| is_crd(&o.value)).for_each(|o| scopes.learn_crd(&o.value));
+        parsed.insert(name, (ctx, objs, errs));
     }
-    for (name, (ctx, objs)) in &parsed {
-        out.apps
-            .insert(name.to_string(), build_app(ctx, objs, &scopes));
+    for (name, (ctx, objs, parse_errors)) in &parsed {
+        let result = match (build_app(ctx, objs, &scopes), parse_errors.is_empty()) {
+            (Ok(set), true) => Ok(set),
+            (Ok(_), false) => Err(parse_errors.clone()),
+            (Err(mut errs), _) => {
+                errs.extend(parse_errors.iter().cloned());
+                errs.sort_by(|a, b| a.origin.cmp(&b.origin));
+                Err(errs)
+            }
+        };
+        out.apps.insert(name.to_string(), result);
     }
     reject_shared_objects(&mut out);
     out

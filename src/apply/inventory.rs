@@ -1,0 +1,135 @@
+//! Reading and writing inventories in the cluster.
+
+use std::collections::BTreeMap;
+use serde_json::json;
+
+use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
+use crate::inventory::{Inventory, InventoryError, part_name};
+use crate::model::SYSTEM_NAMESPACE;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: ApiError,
+    },
+    #[error(transparent)]
+    Corrupt(#[from] InventoryError),
+}
+
+async fn configmaps(cluster: &Cluster) -> Result<Kind, StoreError> {
+    Ok(cluster.resolve("v1", "ConfigMap").await?)
+}
+
+/// What plumb keeps on a cluster: every app's inventory and the revision
+/// the whole cluster last ran.
+#[derive(Debug, Default)]
+pub struct Records {
+    pub inventories: BTreeMap<String, Inventory>,
+    pub synced_revision: Option<String>,
+}
+
+/// Every record plumb keeps on the cluster, in one list call.
+pub async fn read_all(cluster: &Cluster) -> Result<Records, StoreError> {
+    let kind = configmaps(cluster).await?;
+    let selector = format!("{}={}", crate::model::MANAGED_BY_LABEL, crate::model::MANAGED_BY_VALUE);
+    let cms = cluster
+        .list(&kind, Some(SYSTEM_NAMESPACE), &selector)
+        .await
+        .or_else(|e| if e.is_not_found() { Ok(Vec::new()) } else { Err(e) })
+        .map_err(|source| StoreError::Api {
+            what: format!("listing inventories in {SYSTEM_NAMESPACE}"),
+            source,
+        })?;
+    let synced_revision = cms
+        .iter()
+        .find(|c| c["metadata"]["name"] == SYNC_RECORD)
+        .and_then(|c| c["data"]["revision"].as_str().map(str::to_string));
+    Ok(Records {
+        inventories: Inventory::from_configmaps(&cms)?,
+        synced_revision,
+    })
+}
+
+/// Stores an inventory: every part, then deletes the parts (of the
+/// `inv.parts` it was read from) it no longer needs. Returns the part count.
+pub async fn write(cluster: &Cluster, inv: &Inventory) -> Result<usize, StoreError> {
+    ensure_namespace(cluster).await?;
+    let kind = configmaps(cluster).await?;
+    let parts = inv.to_configmaps();
+    for cm in &parts {
+        let name = cm["metadata"]["name"].as_str().unwrap_or_default();
+        cluster
+            .apply(&kind, Some(SYSTEM_NAMESPACE), name, cm, false)
+            .await
+            .map_err(|source| StoreError::Api {
+                what: format!("writing inventory {SYSTEM_NAMESPACE}/{name}"),
+                source,
+            })?;
+    }
+    // Parts beyond the new count are stale. A leftover only adds entries
+    // (see the union rule in `inventory`), never loses one, so a failed
+    // delete is not fatal: the next read still sees every object.
+    for i in parts.len()..inv.parts {
+        let name = part_name(&inv.app, i);
+        if let Err(e) = cluster.delete(&kind, Some(SYSTEM_NAMESPACE), &name).await {
+            tracing::warn!(cluster = %cluster.name, "cannot delete stale inventory part {name}: {e}");
+        }
+    }
+    Ok(parts.len())
+}
+
+/// Creates `plumb-system` once per process (apply is idempotent).
+async fn ensure_namespace(cluster: &Cluster) -> Result<(), StoreError> {
+    if cluster.namespace_ready() {
+        return Ok(());
+    }
+    let kind = cluster.resolve("v1", "Namespace").await?;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}});
+    cluster
+        .apply(&kind, None, SYSTEM_NAMESPACE, &ns, false)
+        .await
+        .map_err(|source| StoreError::Api {
+            what: format!("creating namespace {SYSTEM_NAMESPACE}"),
+            source,
+        })?;
+    cluster.set_namespace_ready();
+    Ok(())
+}
+
+/// The ConfigMap recording the last revision the whole cluster ran.
+const SYNC_RECORD: &str = "plumb-synced-revision";
+
+/// Records that every app on the cluster runs `revision` (for `plumb
+/// history`); written once per revision, not per pass.
+pub async fn write_synced_revision(cluster: &Cluster, revision: &str) -> Result<(), StoreError> {
+    ensure_namespace(cluster).await?;
+    let kind = configmaps(cluster).await?;
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": SYNC_RECORD, "namespace": SYSTEM_NAMESPACE, "labels": {crate::model::MANAGED_BY_LABEL: crate::model::MANAGED_BY_VALUE}},
+        "data": {"revision": revision},
+    });
+    cluster
+        .apply(&kind, Some(SYSTEM_NAMESPACE), SYNC_RECORD, &cm, false)
+        .await
+        .map(|_| ())
+        .map_err(|source| StoreError::Api {
+            what: format!("writing {SYSTEM_NAMESPACE}/{SYNC_RECORD}"),
+            source,
+        })
+}
+
+/// The revision the whole cluster last ran, if recorded.
+pub async fn read_synced_revision(cluster: &Cluster) -> Result<Option<String>, StoreError> {
+    let kind = configmaps(cluster).await?;
+    let cm = cluster.get(&kind, Some(SYSTEM_NAMESPACE), SYNC_RECORD).await.map_err(|source| StoreError::Api {
+        what: format!("reading {SYSTEM_NAMESPACE}/{SYNC_RECORD}"),
+        source,
+    })?;
+    Ok(cm.and_then(|c| c["data"]["revision"].as_str().map(str::to_string)))
+}

@@ -1,0 +1,483 @@
+//! One cluster's reconciler. Clusters are independent: each has its own
+//! worker, so an unreachable cluster only delays itself, retried with
+//! backoff, and catches up by itself when it returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::desired::Desired;
+use crate::apply::{self, ApplyError, ApplyOptions};
+use crate::cluster::{Cluster, ClusterError};
+use crate::config::RepoConfig;
+use crate::config::repo::AppSpec;
+use crate::inventory::Inventory;
+use crate::model::{Action, ChangeSet, DesiredSet};
+use crate::plan::live::LiveCache;
+use crate::plan::{self, PrunePolicy};
+use crate::status::{self, Status, SyncState};
+
+/// Tunables of a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerOptions {
+    /// Re-plan every app this often even without events (no API calls when
+    /// nothing changed).
+    pub resync: Duration,
+    /// Longest wait for a kind's initial list.
+    pub ready_timeout: Duration,
+    /// Wait after the first drift event to coalesce a burst.
+    pub debounce: Duration,
+    pub apply: ApplyOptions,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            resync: Duration::from_secs(300),
+            ready_timeout: Duration::from_secs(30),
+            debounce: Duration::from_millis(20),
+            apply: ApplyOptions::default(),
+        }
+    }
+}
+
+/// A retry scheduled for a failed app.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    attempts: u32,
+    at: Instant,
+}
+
+pub struct Worker {
+    cluster: Arc<Cluster>,
+    live: LiveCache,
+    wake: mpsc::UnboundedReceiver<String>,
+    status: Status,
+    opts: WorkerOptions,
+    /// Every app's inventory; `None` until read from the cluster.
+    inventories: Option<BTreeMap<String, Inventory>>,
+    retries: BTreeMap<String, Retry>,
+    /// Consecutive failures to reach the cluster.
+    unreachable: u32,
+    /// The revision recorded on the cluster as fully synced.
+    synced_revision: Option<String>,
+}
+
+impl Worker {
+    pub fn new(cluster: Arc<Cluster>, status: Status, opts: WorkerOptions) -> Worker {
+        let (tx, wake) = mpsc::unbounded_channel();
+        let live = LiveCache::new(cluster.clone(), tx);
+        Worker {
+            cluster,
+            live,
+            wake,
+            status,
+            opts,
+            inventories: None,
+            retries: BTreeMap::new(),
+            unreachable: 0,
+            synced_revision: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cluster.name
+    }
+
+    /// Runs until `shutdown` turns true, following `desired`.
+    pub async fn run(mut self, mut desired: watch::Receiver<Option<Arc<Desired>>>, mut shutdown: watch::Receiver<bool>) {
+        let mut dirty: Option<BTreeSet<String>> = None; // None: every app
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let current = desired.borrow_and_update().clone();
+            if let Some(d) = current {
+                if self.load_inventories().await {
+                    self.pass(&d, dirty.as_ref()).await;
+                    dirty = Some(BTreeSet::new());
+                }
+            }
+            let next_retry = self.next_wakeup();
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                r = desired.changed() => {
+                    if r.is_err() { return; }
+                    dirty = None;
+                }
+                Some(app) = self.wake.recv() => {
+                    let mut apps = BTreeSet::from([app]);
+                    tokio::time::sleep(self.opts.debounce).await;
+                    while let Ok(a) = self.wake.try_recv() {
+                        apps.insert(a);
+                    }
+                    dirty.get_or_insert_with(BTreeSet::new).extend(apps);
+                }
+                _ = tokio::time::sleep_until(next_retry) => {
+                    let due = self.due_retries();
+                    if due.is_empty() || self.inventories.is_none() { dirty = None; } else {
+                        dirty.get_or_insert_with(BTreeSet::new).extend(due);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pass over every app (or `only` and what it depends on), for
+    /// `plumb sync --once`; returns each app's state.
+    pub async fn once(&mut self, desired: &Desired, only: Option<&str>) -> Result<BTreeMap<String, SyncState>, String> {
+        if !self.load_inventories().await {
+            return Err(format!("cluster {} is unreachable", self.cluster.name));
+        }
+        let apps = apps_on(desired, &self.cluster.name);
+        let dirty = only.map(|o| with_dependencies(&apps, o));
+        self.pass(desired, dirty.as_ref()).await;
+        let mut out = BTreeMap::new();
+        for (app, _) in apps.into_iter().filter(|(a, _)| only.is_none_or(|o| o == a)) {
+            let state = self.status.app(&self.cluster.name, &app).map(|s| s.sync).unwrap_or(SyncState::Unknown);
+            out.insert(app, state);
+        }
+        Ok(out)
+    }
+
+    /// Plans (never applies) every app on the cluster, or only `only`:
+    /// what a sync would do now, for `plumb diff`.
+    pub async fn plans(&mut self, desired: &Desired, only: Option<&str>) -> Result<Vec<(ChangeSet, Inventory)>, String> {
+        if !self.load_inventories().await {
+            return Err(format!("cluster {} is unreachable", self.cluster.name));
+        }
+        let render = desired.clusters.get(&self.cluster.name);
+        let mut out = Vec::new();
+        for (app, spec) in apps_on(desired, &self.cluster.name) {
+            if only.is_some_and(|o| o != app) {
+                continue;
+            }
+            match render.and_then(|r| r.apps.get(&app)) {
+                Some(Ok(set)) => {
+                    self.watch_kinds(set).await?;
+                    let inventory = self.inventory_of(&app);
+                    let policy = PrunePolicy {
+                        prune: spec.prune,
+                        allow_mass_prune: spec.allow_mass_prune,
+                    };
+                    out.push((plan::plan(set, &inventory, &self.live, policy), inventory));
+                }
+                Some(Err(errs)) => return Err(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads inventories if needed; false while the cluster is unreachable.
+    async fn load_inventories(&mut self) -> bool {
+        if self.inventories.is_some() {
+            return true;
+        }
+        match apply::inventory::read_all(&self.cluster).await {
+            Ok(records) => {
+                self.inventories = Some(records.inventories);
+                self.synced_revision = records.synced_revision;
+                self.unreachable = 0;
+                self.status.set_cluster(&self.cluster.name, true, None);
+                true
+            }
+            Err(e) => {
+                self.unreachable += 1;
+                warn!(cluster = %self.cluster.name, "cluster unreachable: {e}");
+                self.status.set_cluster(&self.cluster.name, false, Some(e.to_string()));
+                false
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Instant {
+        let resync = Instant::now() + self.opts.resync;
+        if self.inventories.is_none() {
+            let backoff = Duration::from_millis(250u64.saturating_mul(1 << self.unreachable.min(7)));
+            return Instant::now() + backoff.min(Duration::from_secs(30));
+        }
+        self.retries.values().map(|r| r.at).min().map_or(resync, |t| t.min(resync))
+    }
+
+    fn due_retries(&self) -> BTreeSet<String> {
+        let now = Instant::now();
+        self.retries.iter().filter(|(_, r)| r.at <= now).map(|(a, _)| a.clone()).collect()
+    }
+
+    /// Reconciles the dirty apps (all if `None`) in dependency order.
+    async fn pass(&mut self, desired: &Desired, dirty: Option<&BTreeSet<String>>) {
+        let cluster = self.cluster.name.clone();
+        let Ok(config) = &desired.config else {
+            let err = desired.config.as_ref().err().cloned().unwrap_or_default();
+            for app in self.inventories.iter().flat_map(|m| m.keys()).cloned().collect::<Vec<_>>() {
+                self.status.update(&cluster, &app, |s| {
+                    s.sync = SyncState::Failed;
+                    s.desired_revision = Some(desired.revision.id.clone());
+                    s.errors = err.lines().map(str::to_string).collect();
+                });
+            }
+            return;
+        };
+        self.mark_orphans(config);
+        for (app, spec) in dependency_order(config, &cluster) {
+            if dirty.is_some_and(|d| !d.contains(&app)) {
+                continue;
+            }
+            if self.inventories.is_none() {
+                return; // the cluster went away mid-pass
+            }
+            let span = info_span!("reconcile", cluster = %cluster, app = %app, revision = %desired.revision.short);
+            let state = self.reconcile_app(desired, &app, spec).instrument(span).await;
+            self.schedule(&app, state);
+        }
+        if dirty.is_none() {
+            self.record_synced(desired, config).await;
+            info!(cluster = %cluster, revision = %desired.revision.short, "pass complete");
+        }
+    }
+
+    /// Notes on the cluster that every app runs this revision (once per
+    /// revision: no write when it is already recorded).
+    async fn record_synced(&mut self, desired: &Desired, config: &RepoConfig) {
+        let cluster = self.cluster.name.clone();
+        let all_synced = dependency_order(config, &cluster)
+            .iter()
+            .all(|(app, _)| self.status.app(&cluster, app).is_some_and(|s| s.sync == SyncState::Synced));
+        if !all_synced || self.synced_revision.as_deref() == Some(desired.revision.id.as_str()) {
+            return;
+        }
+        match apply::inventory::write_synced_revision(&self.cluster, &desired.revision.id).await {
+            Ok(()) => self.synced_revision = Some(desired.revision.id.clone()),
+            Err(e) => warn!(%cluster, "cannot record the synced revision: {e}"),
+        }
+    }
+
+    fn schedule(&mut self, app: &str, state: Option<ApplyError>) {
+        match state {
+            None => {
+                self.retries.remove(app);
+            }
+            Some(e) => {
+                let attempts = self.retries.get(app).map_or(1, |r| r.attempts + 1);
+                let secs = if e.is_retryable() { 1u64 << attempts.min(6) } else { 60 };
+                let at = Instant::now() + Duration::from_secs(secs);
+                self.retries.insert(app.to_string(), Retry { attempts, at });
+                if e.is_retryable() && matches!(e, ApplyError::Inventory(_)) {
+                    self.inventories = None; // re-read once the cluster answers
+                }
+            }
+        }
+    }
+
+    /// Apps whose inventories exist but that plumb.yaml no longer sends
+    /// here: their objects are left in place, unmanaged (never a surprise
+    /// deletion), and shown as Orphaned.
+    fn mark_orphans(&self, config: &RepoConfig) {
+        let cluster = &self.cluster.name;
+        let targeted: BTreeSet<String> = config
+            .apps
+            .iter()
+            .filter(|(_, a)| config.targets_of(a).iter().any(|c| c == cluster))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for (app, inv) in self.inventories.iter().flatten() {
+            if !targeted.contains(app) && !inv.entries.is_empty() {
+                let n = inv.entries.len();
+                self.status.update(cluster, app, |s| {
+                    s.sync = SyncState::Orphaned;
+                    s.errors = vec![format!("removed from plumb.yaml: {n} object(s) left in place, no longer managed")];
+                });
+            }
+        }
+        let keep = |a: &str| targeted.contains(a) || self.inventories.as_ref().is_some_and(|m| m.contains_key(a));
+        self.status.retain_apps(cluster, &keep);
+    }
+
+    /// Plans and applies one app; returns the error that should be retried.
+    async fn reconcile_app(&mut self, desired: &Desired, app: &str, spec: &AppSpec) -> Option<ApplyError> {
+        let cluster = self.cluster.name.clone();
+        let rev = desired.revision.id.clone();
+        let render = desired.clusters.get(&cluster).and_then(|c| c.apps.get(app));
+        let set = match render {
+            None => return None,
+            Some(Err(errs)) => {
+                self.status.update(&cluster, app, |s| {
+                    s.sync = SyncState::Failed;
+                    s.desired_revision = Some(rev.clone());
+                    s.errors = errs.iter().map(ToString::to_string).collect();
+                });
+                return None;
+            }
+            Some(Ok(set)) => set,
+        };
+        if let Some(dep) = self.unsynced_dependency(spec) {
+            self.status.update(&cluster, app, |s| {
+                s.sync = SyncState::Waiting;
+                s.desired_revision = Some(rev.clone());
+                s.errors = vec![format!("waiting for app {dep}")];
+            });
+            return None;
+        }
+        if let Err(e) = self.watch_kinds(set).await {
+            self.status.update(&cluster, app, |s| {
+                s.sync = SyncState::Unknown;
+                s.errors = vec![e];
+            });
+            return Some(ApplyError::Inventory("live cache not ready".into()));
+        }
+        let inventory = self.inventory_of(app);
+        let policy = PrunePolicy {
+            prune: spec.prune,
+            allow_mass_prune: spec.allow_mass_prune,
+        };
+        let cs = plan::plan(set, &inventory, &self.live, policy);
+        self.status.update(&cluster, app, |s| s.set_plan(&cs));
+        if spec.suspend {
+            self.status.update(&cluster, app, |s| {
+                s.sync = SyncState::Suspended;
+                s.errors = vec!["suspended in plumb.yaml".into()];
+            });
+            return None;
+        }
+        let owned_conflicts: Vec<String> = cs
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Conflict && c.origin.is_some())
+            .map(|c| format!("{}: {}: {}", c.origin.as_ref().map(ToString::to_string).unwrap_or_default(), c.id, c.reason))
+            .collect();
+        if !owned_conflicts.is_empty() {
+            self.status.update(&cluster, app, |s| {
+                s.sync = SyncState::Failed;
+                s.errors = owned_conflicts;
+            });
+            return None;
+        }
+        let prune_conflicts: Vec<String> = cs.of(Action::Conflict).map(|c| format!("{}: {}", c.id, c.reason)).collect();
+        if !cs.has_writes() {
+            self.finish(app, &rev, None, &prune_conflicts, 0);
+            return None;
+        }
+        info!(creates = cs.count(Action::Create), updates = cs.count(Action::Update), corrections = cs.count(Action::Correct), prunes = cs.count(Action::Prune), "applying");
+        let outcome = apply::apply_app(&self.cluster, &self.live, set, &inventory, &cs, &self.opts.apply).await;
+        if let Some(invs) = self.inventories.as_mut() {
+            invs.insert(app.to_string(), outcome.inventory);
+        }
+        let corrections = if outcome.error.is_none() { cs.count(Action::Correct) as u64 } else { 0 };
+        self.finish(app, &rev, outcome.error.as_ref(), &prune_conflicts, corrections);
+        outcome.error
+    }
+
+    fn finish(&self, app: &str, rev: &str, error: Option<&ApplyError>, prune_conflicts: &[String], corrections: u64) {
+        let cluster = &self.cluster.name;
+        self.status.update(cluster, app, |s| {
+            s.drift_corrections += corrections;
+            match error {
+                Some(e) => {
+                    warn!(%cluster, %app, "apply failed: {e}");
+                    s.sync = SyncState::Failed;
+                    s.errors = e.to_string().lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+                }
+                None if !prune_conflicts.is_empty() => {
+                    s.sync = SyncState::Failed;
+                    s.applied_revision = Some(rev.to_string());
+                    s.errors = prune_conflicts.to_vec();
+                }
+                None => {
+                    s.sync = SyncState::Synced;
+                    s.applied_revision = Some(rev.to_string());
+                    s.errors.clear();
+                    s.last_sync = Some(status::now());
+                    s.changes.retain(|c| !c.action.writes());
+                }
+            }
+        });
+    }
+
+    fn unsynced_dependency(&self, spec: &AppSpec) -> Option<String> {
+        spec.depends_on
+            .iter()
+            .find(|dep| self.status.app(&self.cluster.name, dep).is_none_or(|s| s.sync != SyncState::Synced))
+            .cloned()
+    }
+
+    fn inventory_of(&self, app: &str) -> Inventory {
+        self.inventories.as_ref().and_then(|m| m.get(app)).cloned().unwrap_or_else(|| Inventory::new(app))
+    }
+
+    /// Watches every kind the app has (desired or inventoried) and waits for
+    /// their initial lists. Kinds the cluster does not serve are skipped:
+    /// nothing of them can exist.
+    async fn watch_kinds(&self, set: &DesiredSet) -> Result<(), String> {
+        let inv = self.inventory_of(&set.app);
+        let mut wanted: BTreeSet<(String, String)> = set.objects.iter().map(|o| (o.api_version.clone(), o.id.kind.clone())).collect();
+        wanted.extend(inv.entries.iter().map(|(id, e)| (e.api_version.clone(), id.kind.clone())));
+        let mut keys = Vec::new();
+        for (api_version, kind) in wanted {
+            match self.cluster.resolve(&api_version, &kind).await {
+                Ok(k) => {
+                    self.live.ensure(&k);
+                    keys.push((k.ar.group.clone(), k.ar.kind.clone()));
+                }
+                Err(ClusterError::UnknownKind { .. }) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        if self.live.wait_ready(&keys, self.opts.ready_timeout).await {
+            Ok(())
+        } else {
+            Err("the live cache did not finish its initial list in time".into())
+        }
+    }
+}
+
+/// The apps that target `cluster`, dependencies first (cycles are rejected
+/// by the config check).
+pub fn dependency_order<'a>(config: &'a RepoConfig, cluster: &str) -> Vec<(String, &'a AppSpec)> {
+    let mut order: Vec<(String, &AppSpec)> = Vec::new();
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let targeted: Vec<(&String, &AppSpec)> = config.apps.iter().filter(|(_, a)| config.targets_of(a).iter().any(|c| c == cluster)).collect();
+    while order.len() < targeted.len() {
+        let before = order.len();
+        for (name, spec) in &targeted {
+            if placed.contains(name.as_str()) {
+                continue;
+            }
+            let ready = spec.depends_on.iter().all(|d| placed.contains(d.as_str()) || !targeted.iter().any(|(n, _)| *n == d));
+            if ready {
+                placed.insert(name);
+                order.push(((*name).clone(), spec));
+            }
+        }
+        if order.len() == before {
+            break; // a cycle: cannot happen after config checks
+        }
+    }
+    order
+}
+
+/// `app` and every app it depends on, transitively.
+fn with_dependencies(apps: &[(String, AppSpec)], app: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![app.to_string()];
+    while let Some(a) = todo.pop() {
+        if out.insert(a.clone()) {
+            if let Some((_, spec)) = apps.iter().find(|(n, _)| *n == a) {
+                todo.extend(spec.depends_on.iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+/// The apps of a revision that target a cluster.
+pub fn apps_on(desired: &Desired, cluster: &str) -> Vec<(String, AppSpec)> {
+    match &desired.config {
+        Ok(cfg) => dependency_order(cfg, cluster).into_iter().map(|(n, s)| (n, s.clone())).collect(),
+        Err(_) => Vec::new(),
+    }
+}

@@ -1,0 +1,237 @@
+//! The inventory: what each app applied on a cluster, kept in that cluster
+//! (ConfigMaps in `plumb-system`) so that a restarted or replaced daemon
+//! knows what it owns. Prune decides from it, never from labels alone.
+//!
+//! One line per object, readable with kubectl:
+//! `<apiVersion> <kind> <namespace or -> <name> <hash16> <fingerprint16 or ->`.
+//! Large apps are split into parts of [`PART_SIZE`] lines
+//! (`plumb-inventory-<app>`, `plumb-inventory-<app>.1`, ...); a reader takes
+//! the union of every part it finds, so a crash between two part writes
+//! can only make the inventory larger (never forget an object).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::model::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef, SYSTEM_NAMESPACE};
+
+/// Label carrying the app an inventory ConfigMap belongs to.
+pub const INVENTORY_LABEL: &str = "plumb.dev/inventory";
+/// Lines per inventory ConfigMap (~100 bytes each, far below 1 MiB).
+pub const PART_SIZE: usize = 4000;
+const REVISION_ANNOTATION: &str = "plumb.dev/revision";
+
+/// What plumb knows about one applied object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub api_version: String,
+    /// Content hash (16 hex) of the manifest last applied.
+    pub hash: String,
+    /// Fingerprint (16 hex) of plumb's fields after that apply; empty when
+    /// the apply was not confirmed (written ahead of it).
+    pub fingerprint: String,
+}
+
+/// One app's inventory on one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Inventory {
+    pub app: String,
+    /// The revision last applied completely.
+    pub revision: String,
+    pub entries: BTreeMap<ObjectRef, Entry>,
+    /// How many ConfigMaps held it when read (0: not stored yet).
+    pub parts: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("inventory {configmap}: line {line}: {message}")]
+    Corrupt {
+        configmap: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The short form of a hash kept in the inventory.
+pub fn short(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
+/// The name of part `i` of an app's inventory.
+pub fn part_name(app: &str, i: usize) -> String {
+    if i == 0 {
+        format!("plumb-inventory-{app}")
+    } else {
+        format!("plumb-inventory-{app}.{i}")
+    }
+}
+
+impl Inventory {
+    pub fn new(app: &str) -> Self {
+        Inventory {
+            app: app.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// The ConfigMaps that store this inventory (at least one, even empty).
+    pub fn to_configmaps(&self) -> Vec<Value> {
+        let lines: Vec<String> = self.entries.iter().map(|(id, e)| format_line(id, e)).collect();
+        let chunks: Vec<&[String]> = if lines.is_empty() { vec![&[][..]] } else { lines.chunks(PART_SIZE).collect() };
+        let parts = chunks.len();
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut objects = chunk.join("\n");
+                if !objects.is_empty() {
+                    objects.push('\n');
+                }
+                json!({
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": part_name(&self.app, i),
+                        "namespace": SYSTEM_NAMESPACE,
+                        "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE, INVENTORY_LABEL: self.app },
+                        "annotations": { REVISION_ANNOTATION: self.revision, "plumb.dev/parts": parts.to_string() },
+                    },
+                    "data": { "objects": objects },
+                })
+            })
+            .collect()
+    }
+
+    /// Reads every app's inventory from the ConfigMaps listed by label.
+    pub fn from_configmaps(cms: &[Value]) -> Result<BTreeMap<String, Inventory>, InventoryError> {
+        let mut out: BTreeMap<String, Inventory> = BTreeMap::new();
+        for cm in cms {
+            let Some(app) = cm["metadata"]["labels"][INVENTORY_LABEL].as_str() else {
+                continue;
+            };
+            let name = cm["metadata"]["name"].as_str().unwrap_or_default();
+            let inv = out.entry(app.to_string()).or_insert_with(|| Inventory::new(app));
+            let index = name.rsplit_once('.').and_then(|(_, i)| i.parse::<usize>().ok()).unwrap_or(0);
+            inv.parts = inv.parts.max(index + 1);
+            if name == part_name(app, 0) {
+                inv.revision = cm["metadata"]["annotations"][REVISION_ANNOTATION].as_str().unwrap_or("").to_string();
+            }
+            let text = cm["data"]["objects"].as_str().unwrap_or("");
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let (id, entry) = parse_line(line).map_err(|message| InventoryError::Corrupt {
+                    configmap: format!("{SYSTEM_NAMESPACE}/{name}"),
+                    line: i + 1,
+                    message,
+                })?;
+                inv.entries.insert(id, entry);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn format_line(id: &ObjectRef, e: &Entry) -> String {
+    let fp = if e.fingerprint.is_empty() { "-" } else { &e.fingerprint };
+    format!(
+        "{} {} {} {} {} {}",
+        e.api_version,
+        id.kind,
+        id.namespace.as_deref().unwrap_or("-"),
+        id.name,
+        short(&e.hash),
+        fp
+    )
+}
+
+fn parse_line(line: &str) -> Result<(ObjectRef, Entry), String> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let [api_version, kind, ns, name, hash, fp] = f.as_slice() else {
+        return Err(format!("expected 6 fields, found {}: {line:?}", f.len()));
+    };
+    let id = ObjectRef {
+        group: ObjectRef::group_of(api_version).to_string(),
+        kind: kind.to_string(),
+        namespace: (*ns != "-").then(|| ns.to_string()),
+        name: name.to_string(),
+    };
+    let entry = Entry {
+        api_version: api_version.to_string(),
+        hash: hash.to_string(),
+        fingerprint: if *fp == "-" { String::new() } else { fp.to_string() },
+    };
+    Ok((id, entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(fp: &str) -> Entry {
+        Entry {
+            api_version: "apps/v1".into(),
+            hash: "0123456789abcdef0123".into(),
+            fingerprint: fp.into(),
+        }
+    }
+
+    fn id(ns: Option<&str>, name: &str) -> ObjectRef {
+        ObjectRef {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: ns.map(Into::into),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn an_inventory_round_trips_through_its_configmaps() {
+        let mut inv = Inventory::new("web");
+        inv.revision = "abc".into();
+        inv.entries.insert(id(Some("web"), "api"), entry("fedcba9876543210"));
+        inv.entries.insert(id(None, "cluster-thing"), entry(""));
+        let cms = inv.to_configmaps();
+        assert_eq!(cms.len(), 1);
+        assert_eq!(cms[0]["metadata"]["name"], "plumb-inventory-web");
+        let back = Inventory::from_configmaps(&cms).unwrap();
+        let mut expected = inv.clone();
+        expected.parts = 1;
+        for e in expected.entries.values_mut() {
+            e.hash = short(&e.hash);
+        }
+        assert_eq!(back["web"], expected);
+    }
+
+    #[test]
+    fn large_inventories_are_split_and_read_back_as_one() {
+        let mut inv = Inventory::new("big");
+        for i in 0..(PART_SIZE * 2 + 5) {
+            inv.entries.insert(id(Some("ns"), &format!("o{i}")), entry("aaaaaaaaaaaaaaaa"));
+        }
+        let cms = inv.to_configmaps();
+        assert_eq!(cms.len(), 3);
+        assert_eq!(cms[2]["metadata"]["name"], "plumb-inventory-big.2");
+        assert_eq!(Inventory::from_configmaps(&cms).unwrap()["big"].entries.len(), PART_SIZE * 2 + 5);
+    }
+
+    #[test]
+    fn parts_from_different_writes_are_unioned_so_nothing_is_forgotten() {
+        let mut old = Inventory::new("web");
+        old.entries.insert(id(Some("web"), "a"), entry("1111111111111111"));
+        let mut new = Inventory::new("web");
+        new.entries.insert(id(Some("web"), "b"), entry("2222222222222222"));
+        let mut cms = new.to_configmaps();
+        let mut stale = old.to_configmaps().remove(0);
+        stale["metadata"]["name"] = json!("plumb-inventory-web.1");
+        cms.push(stale);
+        let back = Inventory::from_configmaps(&cms).unwrap();
+        assert_eq!(back["web"].entries.len(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_line_names_the_configmap_and_line() {
+        let cm = json!({"metadata": {"name": "plumb-inventory-web", "labels": {INVENTORY_LABEL: "web"}}, "data": {"objects": "v1 ConfigMap web a 00 -\nbroken\n"}});
+        let err = Inventory::from_configmaps(&[cm]).unwrap_err().to_string();
+        assert!(err.starts_with("inventory plumb-system/plumb-inventory-web: line 2:"), "{err}");
+    }
+}
