@@ -77,8 +77,16 @@ impl Inventory {
 
     /// The ConfigMaps that store this inventory (at least one, even empty).
     pub fn to_configmaps(&self) -> Vec<Value> {
-        let lines: Vec<String> = self.entries.iter().map(|(id, e)| format_line(id, e)).collect();
-        let chunks: Vec<&[String]> = if lines.is_empty() { vec![&[][..]] } else { lines.chunks(PART_SIZE).collect() };
+        let lines: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(id, e)| format_line(id, e))
+            .collect();
+        let chunks: Vec<&[String]> = if lines.is_empty() {
+            vec![&[][..]]
+        } else {
+            lines.chunks(PART_SIZE).collect()
+        };
         let parts = chunks.len();
         chunks
             .into_iter()
@@ -111,14 +119,26 @@ impl Inventory {
                 continue;
             };
             let name = cm["metadata"]["name"].as_str().unwrap_or_default();
-            let inv = out.entry(app.to_string()).or_insert_with(|| Inventory::new(app));
-            let index = name.rsplit_once('.').and_then(|(_, i)| i.parse::<usize>().ok()).unwrap_or(0);
+            let inv = out
+                .entry(app.to_string())
+                .or_insert_with(|| Inventory::new(app));
+            let index = name
+                .rsplit_once('.')
+                .and_then(|(_, i)| i.parse::<usize>().ok())
+                .unwrap_or(0);
             inv.parts = inv.parts.max(index + 1);
             if name == part_name(app, 0) {
-                inv.revision = cm["metadata"]["annotations"][REVISION_ANNOTATION].as_str().unwrap_or("").to_string();
+                inv.revision = cm["metadata"]["annotations"][REVISION_ANNOTATION]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
             }
             let text = cm["data"]["objects"].as_str().unwrap_or("");
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 let (id, entry) = parse_line(line).map_err(|message| InventoryError::Corrupt {
                     configmap: format!("{SYSTEM_NAMESPACE}/{name}"),
                     line: i + 1,
@@ -132,7 +152,11 @@ impl Inventory {
 }
 
 fn format_line(id: &ObjectRef, e: &Entry) -> String {
-    let fp = if e.fingerprint.is_empty() { "-" } else { &e.fingerprint };
+    let fp = if e.fingerprint.is_empty() {
+        "-"
+    } else {
+        &e.fingerprint
+    };
     format!(
         "{} {} {} {} {} {}",
         e.api_version,
@@ -158,7 +182,11 @@ fn parse_line(line: &str) -> Result<(ObjectRef, Entry), String> {
     let entry = Entry {
         api_version: api_version.to_string(),
         hash: hash.to_string(),
-        fingerprint: if *fp == "-" { String::new() } else { fp.to_string() },
+        fingerprint: if *fp == "-" {
+            String::new()
+        } else {
+            fp.to_string()
+        },
     };
     Ok((id, entry))
 }
@@ -188,7 +216,8 @@ mod tests {
     fn an_inventory_round_trips_through_its_configmaps() {
         let mut inv = Inventory::new("web");
         inv.revision = "abc".into();
-        inv.entries.insert(id(Some("web"), "api"), entry("fedcba9876543210"));
+        inv.entries
+            .insert(id(Some("web"), "api"), entry("fedcba9876543210"));
         inv.entries.insert(id(None, "cluster-thing"), entry(""));
         let cms = inv.to_configmaps();
         assert_eq!(cms.len(), 1);
@@ -206,20 +235,28 @@ mod tests {
     fn large_inventories_are_split_and_read_back_as_one() {
         let mut inv = Inventory::new("big");
         for i in 0..(PART_SIZE * 2 + 5) {
-            inv.entries.insert(id(Some("ns"), &format!("o{i}")), entry("aaaaaaaaaaaaaaaa"));
+            inv.entries
+                .insert(id(Some("ns"), &format!("o{i}")), entry("aaaaaaaaaaaaaaaa"));
         }
         let cms = inv.to_configmaps();
         assert_eq!(cms.len(), 3);
         assert_eq!(cms[2]["metadata"]["name"], "plumb-inventory-big.2");
-        assert_eq!(Inventory::from_configmaps(&cms).unwrap()["big"].entries.len(), PART_SIZE * 2 + 5);
+        assert_eq!(
+            Inventory::from_configmaps(&cms).unwrap()["big"]
+                .entries
+                .len(),
+            PART_SIZE * 2 + 5
+        );
     }
 
     #[test]
     fn parts_from_different_writes_are_unioned_so_nothing_is_forgotten() {
         let mut old = Inventory::new("web");
-        old.entries.insert(id(Some("web"), "a"), entry("1111111111111111"));
+        old.entries
+            .insert(id(Some("web"), "a"), entry("1111111111111111"));
         let mut new = Inventory::new("web");
-        new.entries.insert(id(Some("web"), "b"), entry("2222222222222222"));
+        new.entries
+            .insert(id(Some("web"), "b"), entry("2222222222222222"));
         let mut cms = new.to_configmaps();
         let mut stale = old.to_configmaps().remove(0);
         stale["metadata"]["name"] = json!("plumb-inventory-web.1");
@@ -232,6 +269,9 @@ mod tests {
     fn a_corrupt_line_names_the_configmap_and_line() {
         let cm = json!({"metadata": {"name": "plumb-inventory-web", "labels": {INVENTORY_LABEL: "web"}}, "data": {"objects": "v1 ConfigMap web a 00 -\nbroken\n"}});
         let err = Inventory::from_configmaps(&[cm]).unwrap_err().to_string();
-        assert!(err.starts_with("inventory plumb-system/plumb-inventory-web: line 2:"), "{err}");
+        assert!(
+            err.starts_with("inventory plumb-system/plumb-inventory-web: line 2:"),
+            "{err}"
+        );
     }
 }

@@ -16,12 +16,12 @@
 pub mod apply;
 pub mod cli;
 pub mod cluster;
-pub mod inventory;
-pub mod plan;
 pub mod config;
 pub mod engine;
+pub mod inventory;
 pub mod model;
 pub mod names;
+pub mod plan;
 pub mod render;
 pub mod source;
 pub mod status;

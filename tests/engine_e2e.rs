@@ -25,14 +25,19 @@ apps:
 const LONG: Duration = Duration::from_secs(20);
 
 fn cm(name: &str, value: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n  region: ${{region}}\n")
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n  region: ${{region}}\n"
+    )
 }
 
 /// A repo with the platform namespace and ConfigMaps `names` in app web.
 fn base_repo(names: &[&str]) -> TestRepo {
     let repo = TestRepo::new();
     repo.write("plumb.yaml", CONFIG);
-    repo.write("apps/platform/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n");
+    repo.write(
+        "apps/platform/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+    );
     for n in names {
         repo.write(&format!("apps/web/{n}.yaml"), &cm(n, "v1"));
     }
@@ -78,7 +83,9 @@ impl Env {
 }
 
 async fn value_of(sim: &Sim, name: &str) -> Option<String> {
-    sim.configmap("web", name).await.and_then(|c| c["data"]["value"].as_str().map(str::to_string))
+    sim.configmap("web", name)
+        .await
+        .and_then(|c| c["data"]["value"].as_str().map(str::to_string))
 }
 
 async fn wait_value(env: &Env, d: &Daemon, name: &str, want: Option<&str>) {
@@ -99,9 +106,15 @@ async fn push_change_delete_and_rollback_converge_on_every_cluster() {
         wait_value(&env, &d, n, Some("v1")).await;
     }
     let cm = env.a.configmap("web", "a1").await.unwrap();
-    assert_eq!(cm["data"]["region"], "east", "cluster variables are substituted per cluster");
+    assert_eq!(
+        cm["data"]["region"], "east",
+        "cluster variables are substituted per cluster"
+    );
     assert_eq!(cm["metadata"]["labels"]["plumb.dev/app"], "web");
-    assert_eq!(env.b.configmap("web", "a1").await.unwrap()["data"]["region"], "west");
+    assert_eq!(
+        env.b.configmap("web", "a1").await.unwrap()["data"]["region"],
+        "west"
+    );
 
     // A change in git is applied.
     env.repo.write("apps/web/a2.yaml", &cm_text("a2", "v2"));
@@ -119,14 +132,22 @@ async fn push_change_delete_and_rollback_converge_on_every_cluster() {
     env.repo.commit("add a4");
     wait_value(&env, &d, "a4", Some("v1")).await;
     let out = env.plumb(&["rollback"]).await;
-    assert!(out.status.success(), "rollback: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rollback: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_value(&env, &d, "a4", None).await;
     let subject = git(env.repo.path(), &["log", "-1", "--format=%s"]);
     assert_eq!(subject, "Revert \"add a4\"");
 
     // Rolling back the removal restores the removed object.
     let out = env.plumb(&["rollback", &removal]).await;
-    assert!(out.status.success(), "rollback: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rollback: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_value(&env, &d, "a3", Some("v1")).await;
     wait_value(&env, &d, "a2", Some("v2")).await;
     assert_eq!(d.stop().code(), Some(0), "SIGTERM stops the daemon cleanly");
@@ -142,28 +163,40 @@ async fn drift_by_another_field_manager_is_corrected_within_two_seconds() {
     let d = env.daemon();
     wait_value(&env, &d, "a1", Some("v1")).await;
     let patch = json!({"data": {"value": "hand-edited"}});
-    let req = http::Request::patch("/api/v1/namespaces/web/configmaps/a1?fieldManager=kubectl-edit")
-        .header("Content-Type", "application/merge-patch+json")
-        .body(serde_json::to_vec(&patch).unwrap())
-        .unwrap();
+    let req =
+        http::Request::patch("/api/v1/namespaces/web/configmaps/a1?fieldManager=kubectl-edit")
+            .header("Content-Type", "application/merge-patch+json")
+            .body(serde_json::to_vec(&patch).unwrap())
+            .unwrap();
     let edited: Value = env.a.client.request(req).await.unwrap();
     assert_eq!(edited["data"]["value"], "hand-edited");
-    eventually("drift corrected", Duration::from_secs(2), Some(&d), || async {
-        (value_of(&env.a, "a1").await.as_deref() == Some("v1")).then_some(())
-    })
+    eventually(
+        "drift corrected",
+        Duration::from_secs(2),
+        Some(&d),
+        || async { (value_of(&env.a, "a1").await.as_deref() == Some("v1")).then_some(()) },
+    )
     .await;
     // A server default on a field plumb never set is not drift: nothing
     // flaps (the object keeps its resourceVersion).
     let rv = env.a.configmap("web", "a1").await.unwrap()["metadata"]["resourceVersion"].clone();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(env.a.configmap("web", "a1").await.unwrap()["metadata"]["resourceVersion"], rv);
+    assert_eq!(
+        env.a.configmap("web", "a1").await.unwrap()["metadata"]["resourceVersion"],
+        rv
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revision_with_one_invalid_object_applies_nothing_of_the_app() {
     let env = Env::new(&["a1", "a2"]).await;
     let out = env.plumb(&["sync", "--once"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // Change a1 and add a Deployment the API server rejects (no selector).
     env.repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
     env.repo.write(
@@ -174,26 +207,45 @@ async fn a_revision_with_one_invalid_object_applies_nothing_of_the_app() {
     let out = env.plumb(&["sync", "--once"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("apps/web/zz-bad.yaml:5:1: Deployment.apps/web/broken"), "{stdout}");
+    assert!(
+        stdout.contains("apps/web/zz-bad.yaml:5:1: Deployment.apps/web/broken"),
+        "{stdout}"
+    );
     for sim in env.sims() {
-        assert_eq!(value_of(sim, "a1").await.as_deref(), Some("v1"), "the previous revision keeps running");
-        assert!(sim.configmap("web", "fine").await.is_none(), "nothing of the bad revision was written");
+        assert_eq!(
+            value_of(sim, "a1").await.as_deref(),
+            Some("v1"),
+            "the previous revision keeps running"
+        );
+        assert!(
+            sim.configmap("web", "fine").await.is_none(),
+            "nothing of the bad revision was written"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn render_errors_name_file_and_line_and_apply_nothing() {
     let env = Env::new(&["a1"]).await;
-    env.repo.write("apps/web/a2.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a2\n  namespace: kube-system\n");
+    env.repo.write(
+        "apps/web/a2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a2\n  namespace: kube-system\n",
+    );
     env.repo.write("apps/web/a3.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a3 }\ndata: { x: \"${undefined_var}\" }\n");
     env.repo.commit("outside its namespaces");
     let out = env.plumb(&["sync", "--once"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("apps/web/a2.yaml:5:3: namespace \"kube-system\" is not one of the namespaces apps.web may touch"), "{stdout}");
-    assert!(stdout.contains("apps/web/a3.yaml:4:13: undefined variable \"undefined_var\""), "{stdout}");
+    assert!(
+        stdout.contains("apps/web/a3.yaml:4:13: undefined variable \"undefined_var\""),
+        "{stdout}"
+    );
     for sim in env.sims() {
-        assert!(sim.configmap("web", "a1").await.is_none(), "no object of the app was applied");
+        assert!(
+            sim.configmap("web", "a1").await.is_none(),
+            "no object of the app was applied"
+        );
         assert!(sim.configmap("kube-system", "a2").await.is_none());
     }
     let out = common::plumb(&["validate", env.repo.path().to_str().unwrap()]);
@@ -207,12 +259,27 @@ async fn a_crd_and_its_objects_and_a_namespace_and_its_objects_apply_in_one_comm
         "apps/platform/crd.yaml",
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: { kind: Widget, plural: widgets, singular: widget, listKind: WidgetList }\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n---\napiVersion: v1\nkind: Namespace\nmetadata: { name: shop }\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: { name: w1, namespace: shop }\nspec: { size: 3 }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: shop-config, namespace: shop }\ndata: { a: b }\n",
     );
-    env.repo.write("plumb.yaml", &CONFIG.replace("    cluster_scoped: true\n", "    cluster_scoped: true\n    namespaces: [shop]\n"));
+    env.repo.write(
+        "plumb.yaml",
+        &CONFIG.replace(
+            "    cluster_scoped: true\n",
+            "    cluster_scoped: true\n    namespaces: [shop]\n",
+        ),
+    );
     env.repo.commit("crd + cr + namespace + cm");
     let out = env.plumb(&["sync", "--once"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     for sim in env.sims() {
-        let w = sim.get("/apis/example.com/v1/namespaces/shop/widgets/w1").await.expect("widget applied");
+        let w = sim
+            .get("/apis/example.com/v1/namespaces/shop/widgets/w1")
+            .await
+            .expect("widget applied");
         assert_eq!(w["spec"]["size"], 3);
         assert!(sim.configmap("shop", "shop-config").await.is_some());
     }
@@ -221,13 +288,22 @@ async fn a_crd_and_its_objects_and_a_namespace_and_its_objects_apply_in_one_comm
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cluster_does_not_stall_the_other_and_catches_up() {
     let env = Env::new(&["a1"]).await;
-    env.b.sim.faults().refuse_connections(Duration::from_secs(4));
+    env.b
+        .sim
+        .faults()
+        .refuse_connections(Duration::from_secs(4));
     let d = env.daemon();
-    eventually("cluster a synced while b is down", LONG, Some(&d), || async {
-        value_of(&env.a, "a1").await.filter(|v| v == "v1")
+    eventually(
+        "cluster a synced while b is down",
+        LONG,
+        Some(&d),
+        || async { value_of(&env.a, "a1").await.filter(|v| v == "v1") },
+    )
+    .await;
+    eventually("cluster b catches up", LONG, Some(&d), || async {
+        value_of(&env.b, "a1").await.filter(|v| v == "v1")
     })
     .await;
-    eventually("cluster b catches up", LONG, Some(&d), || async { value_of(&env.b, "a1").await.filter(|v| v == "v1") }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,23 +319,46 @@ async fn a_restarted_daemon_with_nothing_changed_makes_zero_writes() {
     env.a.sim.reset_counters();
     env.b.sim.reset_counters();
     let d = env.daemon();
-    eventually("restarted daemon finished a pass on both clusters", LONG, Some(&d), || async {
-        (d.logs().matches("pass complete").count() >= 2).then_some(())
-    })
+    eventually(
+        "restarted daemon finished a pass on both clusters",
+        LONG,
+        Some(&d),
+        || async { (d.logs().matches("pass complete").count() >= 2).then_some(()) },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for sim in env.sims() {
         let c = sim.sim.counters();
-        assert_eq!(c.writes(), 0, "cluster {}: writes after a no-op restart: {c:?}", sim.name);
-        assert_eq!(c.dry_run_writes(), 0, "cluster {}: dry-runs after a no-op restart: {c:?}", sim.name);
-        assert_eq!(c.resource_verb("configmaps", "get"), 0, "no per-object reads: {c:?}");
+        assert_eq!(
+            c.writes(),
+            0,
+            "cluster {}: writes after a no-op restart: {c:?}",
+            sim.name
+        );
+        assert_eq!(
+            c.dry_run_writes(),
+            0,
+            "cluster {}: dry-runs after a no-op restart: {c:?}",
+            sim.name
+        );
+        assert_eq!(
+            c.resource_verb("configmaps", "get"),
+            0,
+            "no per-object reads: {c:?}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_disabled_objects_survive_their_removal_from_git() {
     let env = Env::new(&["a1", "a2", "a3", "a4"]).await;
-    env.repo.write("apps/web/a4.yaml", &cm("a4", "v1").replace("  name: a4\n", "  name: a4\n  annotations: { plumb.dev/prune: disabled }\n"));
+    env.repo.write(
+        "apps/web/a4.yaml",
+        &cm("a4", "v1").replace(
+            "  name: a4\n",
+            "  name: a4\n  annotations: { plumb.dev/prune: disabled }\n",
+        ),
+    );
     env.repo.commit("keep a4");
     let d = env.daemon();
     wait_value(&env, &d, "a4", Some("v1")).await;
@@ -268,7 +367,11 @@ async fn prune_disabled_objects_survive_their_removal_from_git() {
     env.repo.commit("remove a3 and a4");
     wait_value(&env, &d, "a3", None).await;
     for sim in env.sims() {
-        assert_eq!(value_of(sim, "a4").await.as_deref(), Some("v1"), "prune: disabled is honoured");
+        assert_eq!(
+            value_of(sim, "a4").await.as_deref(),
+            Some("v1"),
+            "prune: disabled is honoured"
+        );
     }
 }
 
@@ -283,14 +386,27 @@ async fn a_mass_prune_is_refused() {
     let out = env.plumb(&["sync", "--once"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("mass prune refused: this revision deletes 3 of the app's 4 objects"), "{stdout}");
+    assert!(
+        stdout.contains("mass prune refused: this revision deletes 3 of the app's 4 objects"),
+        "{stdout}"
+    );
     for sim in env.sims() {
         for n in ["a2", "a3", "a4"] {
-            assert!(sim.configmap("web", n).await.is_some(), "{n} kept on {}", sim.name);
+            assert!(
+                sim.configmap("web", n).await.is_some(),
+                "{n} kept on {}",
+                sim.name
+            );
         }
     }
     // Allowed explicitly, the same revision prunes.
-    env.repo.write("plumb.yaml", &CONFIG.replace("    depends_on: [platform]\n", "    depends_on: [platform]\n    allow_mass_prune: true\n"));
+    env.repo.write(
+        "plumb.yaml",
+        &CONFIG.replace(
+            "    depends_on: [platform]\n",
+            "    depends_on: [platform]\n    allow_mass_prune: true\n",
+        ),
+    );
     env.repo.commit("allow it");
     assert_eq!(env.plumb(&["sync", "--once"]).await.status.code(), Some(0));
     assert!(env.a.configmap("web", "a2").await.is_none());
@@ -301,11 +417,21 @@ async fn diff_lists_changes_and_exits_one_then_zero_when_synced() {
     let env = Env::new(&["a1"]).await;
     let out = env.plumb(&["diff"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("ConfigMap/web/a1 create"), "{stdout}");
     assert_eq!(env.plumb(&["sync", "--once"]).await.status.code(), Some(0));
     let out = env.plumb(&["diff"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     env.repo.write(
         "apps/web/secret.yaml",
         "apiVersion: v1\nkind: Secret\nmetadata: { name: s }\nstringData: { password: correct-horse-battery }\n",
@@ -315,5 +441,122 @@ async fn diff_lists_changes_and_exits_one_then_zero_when_synced() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.contains("Secret/web/s create"), "{stdout}");
-    assert!(!stdout.contains("correct-horse-battery"), "a Secret's value leaked into the diff:\n{stdout}");
+    assert!(
+        !stdout.contains("correct-horse-battery"),
+        "a Secret's value leaked into the diff:\n{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_repository_is_followed_through_force_pushes() {
+    let env = Env::new(&["a1", "a2"]).await;
+    // The daemon reads a bare "remote" over file://, as it would over https.
+    let remote = env.dir.path().join("remote.git");
+    git(
+        env.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            env.repo.path().to_str().unwrap(),
+            remote.to_str().unwrap(),
+        ],
+    );
+    git(
+        env.repo.path(),
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let config = daemon_config(
+        env.dir.path(),
+        std::path::Path::new(&format!("file://{}", remote.display())),
+        &[&env.a, &env.b],
+    );
+    let d = Daemon::start(&config, &env.dir.path().join("remote.log"));
+    wait_value(&env, &d, "a1", Some("v1")).await;
+    env.repo.write("apps/web/a1.yaml", &cm("a1", "pushed"));
+    env.repo.commit("push");
+    git(env.repo.path(), &["push", "-q", "origin", "main"]);
+    wait_value(&env, &d, "a1", Some("pushed")).await;
+    // History rewritten: the branch converges on the new head.
+    git(env.repo.path(), &["reset", "-q", "--hard", "HEAD~1"]);
+    env.repo.write("apps/web/a2.yaml", &cm("a2", "forced"));
+    env.repo.commit("rewritten");
+    git(
+        env.repo.path(),
+        &["push", "-q", "--force", "origin", "main"],
+    );
+    wait_value(&env, &d, "a2", Some("forced")).await;
+    wait_value(&env, &d, "a1", Some("v1")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_branch_keeps_the_last_applied_state_and_prunes_nothing() {
+    let env = Env::new(&["a1", "a2"]).await;
+    let d = env.daemon();
+    wait_value(&env, &d, "a2", Some("v1")).await;
+    git(env.repo.path(), &["checkout", "-q", "-b", "other"]);
+    git(env.repo.path(), &["branch", "-q", "-D", "main"]);
+    eventually(
+        "the daemon reports the missing branch",
+        LONG,
+        Some(&d),
+        || async { d.logs().contains("branch \"main\" not found").then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for sim in env.sims() {
+        assert_eq!(value_of(sim, "a1").await.as_deref(), Some("v1"));
+        assert_eq!(value_of(sim, "a2").await.as_deref(), Some("v1"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_removed_from_plumb_yaml_is_orphaned_not_deleted() {
+    let env = Env::new(&["a1"]).await;
+    assert_eq!(env.plumb(&["sync", "--once"]).await.status.code(), Some(0));
+    let without_web = CONFIG.split("  web:").next().unwrap().to_string();
+    env.repo.write("plumb.yaml", &without_web);
+    env.repo.commit("drop app web");
+    let out = env.plumb(&["sync", "--once"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for sim in env.sims() {
+        assert_eq!(
+            value_of(sim, "a1").await.as_deref(),
+            Some("v1"),
+            "removing an app from plumb.yaml deletes nothing"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_shows_which_clusters_run_each_commit() {
+    let env = Env::new(&["a1"]).await;
+    let first = env.repo.head();
+    assert_eq!(env.plumb(&["sync", "--once"]).await.status.code(), Some(0));
+    env.repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
+    env.repo.commit("second");
+    assert_eq!(
+        env.plumb(&["sync", "--once", "--cluster", "a"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = env.plumb(&["history"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[1].contains("second") && lines[1].trim_end().ends_with(" a"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with(&first[..7]) && lines[2].trim_end().ends_with(" b"),
+        "{stdout}"
+    );
 }

@@ -1,7 +1,7 @@
 //! Reading and writing inventories in the cluster.
 
-use std::collections::BTreeMap;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
 use crate::inventory::{Inventory, InventoryError, part_name};
@@ -36,11 +36,21 @@ pub struct Records {
 /// Every record plumb keeps on the cluster, in one list call.
 pub async fn read_all(cluster: &Cluster) -> Result<Records, StoreError> {
     let kind = configmaps(cluster).await?;
-    let selector = format!("{}={}", crate::model::MANAGED_BY_LABEL, crate::model::MANAGED_BY_VALUE);
+    let selector = format!(
+        "{}={}",
+        crate::model::MANAGED_BY_LABEL,
+        crate::model::MANAGED_BY_VALUE
+    );
     let cms = cluster
         .list(&kind, Some(SYSTEM_NAMESPACE), &selector)
         .await
-        .or_else(|e| if e.is_not_found() { Ok(Vec::new()) } else { Err(e) })
+        .or_else(|e| {
+            if e.is_not_found() {
+                Ok(Vec::new())
+            } else {
+                Err(e)
+            }
+        })
         .map_err(|source| StoreError::Api {
             what: format!("listing inventories in {SYSTEM_NAMESPACE}"),
             source,
@@ -89,7 +99,8 @@ async fn ensure_namespace(cluster: &Cluster) -> Result<(), StoreError> {
         return Ok(());
     }
     let kind = cluster.resolve("v1", "Namespace").await?;
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}});
+    let ns =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}});
     cluster
         .apply(&kind, None, SYSTEM_NAMESPACE, &ns, false)
         .await
@@ -127,9 +138,12 @@ pub async fn write_synced_revision(cluster: &Cluster, revision: &str) -> Result<
 /// The revision the whole cluster last ran, if recorded.
 pub async fn read_synced_revision(cluster: &Cluster) -> Result<Option<String>, StoreError> {
     let kind = configmaps(cluster).await?;
-    let cm = cluster.get(&kind, Some(SYSTEM_NAMESPACE), SYNC_RECORD).await.map_err(|source| StoreError::Api {
-        what: format!("reading {SYSTEM_NAMESPACE}/{SYNC_RECORD}"),
-        source,
-    })?;
+    let cm = cluster
+        .get(&kind, Some(SYSTEM_NAMESPACE), SYNC_RECORD)
+        .await
+        .map_err(|source| StoreError::Api {
+            what: format!("reading {SYSTEM_NAMESPACE}/{SYNC_RECORD}"),
+            source,
+        })?;
     Ok(cm.and_then(|c| c["data"]["revision"].as_str().map(str::to_string)))
 }

@@ -93,7 +93,10 @@ impl ApplyError {
 }
 
 fn list(v: &[ObjectFailure]) -> String {
-    v.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n")
+    v.iter()
+        .map(|f| format!("  {f}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What applying one app produced.
@@ -146,10 +149,10 @@ pub async fn apply_app(
         match inventory::write(cluster, &next).await {
             Ok(parts) => next.parts = parts,
             Err(e) => {
-            let stored = Inventory {
-                entries: run.stored,
-                ..inventory.clone()
-            };
+                let stored = Inventory {
+                    entries: run.stored,
+                    ..inventory.clone()
+                };
                 return ApplyOutcome {
                     inventory: stored,
                     error: error.or(Some(ApplyError::Inventory(e.to_string()))),
@@ -157,7 +160,10 @@ pub async fn apply_app(
             }
         }
     }
-    ApplyOutcome { inventory: next, error }
+    ApplyOutcome {
+        inventory: next,
+        error,
+    }
 }
 
 struct Run<'a> {
@@ -174,12 +180,22 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn execute(&mut self, desired: &DesiredSet, inventory: &Inventory, cs: &ChangeSet) -> Result<(), ApplyError> {
-        let actions: BTreeMap<&ObjectRef, Action> = cs.changes.iter().map(|c| (&c.id, c.action)).collect();
+    async fn execute(
+        &mut self,
+        desired: &DesiredSet,
+        inventory: &Inventory,
+        cs: &ChangeSet,
+    ) -> Result<(), ApplyError> {
+        let actions: BTreeMap<&ObjectRef, Action> =
+            cs.changes.iter().map(|c| (&c.id, c.action)).collect();
         let mut writes: Vec<Write<'_>> = desired
             .objects
             .iter()
-            .filter(|d| actions.get(&d.id).is_some_and(|a| matches!(a, Action::Create | Action::Update | Action::Correct)))
+            .filter(|d| {
+                actions
+                    .get(&d.id)
+                    .is_some_and(|a| matches!(a, Action::Create | Action::Update | Action::Correct))
+            })
             .map(|obj| Write { obj, kind: None })
             .collect();
         self.forget_dropped(desired, cs);
@@ -200,7 +216,8 @@ impl Run<'_> {
             .filter(|c| matches!(c.action, Action::Prune | Action::Conflict))
             .map(|c| &c.id)
             .collect();
-        self.entries.retain(|id, _| wanted.contains(id) || keep.contains(id));
+        self.entries
+            .retain(|id, _| wanted.contains(id) || keep.contains(id));
     }
 
     async fn write_all(&mut self, writes: &mut [Write<'_>]) -> Result<(), ApplyError> {
@@ -210,8 +227,17 @@ impl Run<'_> {
             .filter(|w| w.obj.id.kind == "Namespace" && w.obj.id.group.is_empty())
             .map(|w| w.obj.id.name.clone())
             .collect();
-        let checkable = |w: &Write<'_>| w.kind.is_some() && w.obj.id.namespace.as_ref().is_none_or(|ns| !new_namespaces.contains(ns));
-        let first: Vec<usize> = (0..writes.len()).filter(|i| checkable(&writes[*i])).collect();
+        let checkable = |w: &Write<'_>| {
+            w.kind.is_some()
+                && w.obj
+                    .id
+                    .namespace
+                    .as_ref()
+                    .is_none_or(|ns| !new_namespaces.contains(ns))
+        };
+        let first: Vec<usize> = (0..writes.len())
+            .filter(|i| checkable(&writes[*i]))
+            .collect();
         self.dry_run(writes, &first).await?;
         self.write_ahead(writes).await?;
         let (stage1, stage2): (Vec<usize>, Vec<usize>) =
@@ -222,7 +248,11 @@ impl Run<'_> {
             self.cluster.forget_kinds();
             self.resolve_kinds(writes, false).await?;
         }
-        let later: Vec<usize> = stage2.iter().copied().filter(|i| !first.contains(i)).collect();
+        let later: Vec<usize> = stage2
+            .iter()
+            .copied()
+            .filter(|i| !first.contains(i))
+            .collect();
         self.dry_run(writes, &later).await?;
         self.write_in_order(writes, &stage2).await
     }
@@ -230,11 +260,19 @@ impl Run<'_> {
     /// Resolves each write's kind. With `allow_missing`, kinds the cluster
     /// does not serve yet are left for after the CRDs of this app are
     /// established, if the app ships a CRD at all.
-    async fn resolve_kinds(&self, writes: &mut [Write<'_>], allow_missing: bool) -> Result<(), ApplyError> {
+    async fn resolve_kinds(
+        &self,
+        writes: &mut [Write<'_>],
+        allow_missing: bool,
+    ) -> Result<(), ApplyError> {
         let ships_crds = writes.iter().any(|w| is_crd(&w.obj.id));
         let mut failures = Vec::new();
         for w in writes.iter_mut().filter(|w| w.kind.is_none()) {
-            match self.cluster.resolve(&w.obj.api_version, &w.obj.id.kind).await {
+            match self
+                .cluster
+                .resolve(&w.obj.api_version, &w.obj.id.kind)
+                .await
+            {
                 Ok(k) => {
                     self.live.ensure(&k);
                     w.kind = Some(k);
@@ -243,13 +281,24 @@ impl Run<'_> {
                 Err(e) => failures.push(failure(w.obj, e.to_string())),
             }
         }
-        if failures.is_empty() { Ok(()) } else { Err(ApplyError::Rejected(failures)) }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError::Rejected(failures))
+        }
     }
 
     async fn dry_run(&self, writes: &[Write<'_>], which: &[usize]) -> Result<(), ApplyError> {
         let results = self.fan_out(writes, which, true).await;
-        let failures: Vec<ObjectFailure> = results.into_iter().filter_map(|(i, r)| r.err().map(|e| failure(writes[i].obj, e.to_string()))).collect();
-        if failures.is_empty() { Ok(()) } else { Err(ApplyError::Rejected(sorted(failures))) }
+        let failures: Vec<ObjectFailure> = results
+            .into_iter()
+            .filter_map(|(i, r)| r.err().map(|e| failure(writes[i].obj, e.to_string())))
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError::Rejected(sorted(failures)))
+        }
     }
 
     /// Records new objects in the inventory before they are created.
@@ -271,17 +320,26 @@ impl Run<'_> {
             entries: ahead.clone(),
             parts: self.parts,
         };
-        self.parts = inventory::write(self.cluster, &inv).await.map_err(|e| ApplyError::Inventory(e.to_string()))?;
+        self.parts = inventory::write(self.cluster, &inv)
+            .await
+            .map_err(|e| ApplyError::Inventory(e.to_string()))?;
         self.stored = ahead.clone();
         self.entries = ahead;
         Ok(())
     }
 
     /// Writes the given objects, kinds in order, concurrently within a kind.
-    async fn write_in_order(&mut self, writes: &[Write<'_>], which: &[usize]) -> Result<(), ApplyError> {
+    async fn write_in_order(
+        &mut self,
+        writes: &[Write<'_>],
+        which: &[usize],
+    ) -> Result<(), ApplyError> {
         let mut by_rank: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for &i in which {
-            by_rank.entry(kind_rank(&writes[i].obj.id.kind)).or_default().push(i);
+            by_rank
+                .entry(kind_rank(&writes[i].obj.id.kind))
+                .or_default()
+                .push(i);
         }
         let mut failures = Vec::new();
         for group in by_rank.values() {
@@ -300,15 +358,37 @@ impl Run<'_> {
     }
 
     /// Server-side applies (or dry-runs) objects with bounded concurrency.
-    async fn fan_out(&self, writes: &[Write<'_>], which: &[usize], dry_run: bool) -> Vec<(usize, Result<Value, ApiError>)> {
+    async fn fan_out(
+        &self,
+        writes: &[Write<'_>],
+        which: &[usize],
+        dry_run: bool,
+    ) -> Vec<(usize, Result<Value, ApiError>)> {
         futures::stream::iter(which.iter().copied())
             .map(|i| async move {
                 let w = &writes[i];
                 let Some(kind) = &w.kind else {
-                    return (i, Err(ApiError::Request(format!("kind {} is not served by the cluster", w.obj.id.kind))));
+                    return (
+                        i,
+                        Err(ApiError::Request(format!(
+                            "kind {} is not served by the cluster",
+                            w.obj.id.kind
+                        ))),
+                    );
                 };
                 let id = &w.obj.id;
-                (i, self.cluster.apply(kind, id.namespace.as_deref(), &id.name, &w.obj.manifest, dry_run).await)
+                (
+                    i,
+                    self.cluster
+                        .apply(
+                            kind,
+                            id.namespace.as_deref(),
+                            &id.name,
+                            &w.obj.manifest,
+                            dry_run,
+                        )
+                        .await,
+                )
             })
             .buffer_unordered(self.opts.concurrency.max(1))
             .collect()
@@ -330,7 +410,12 @@ impl Run<'_> {
             let Some(kind) = &w.kind else { continue };
             let deadline = tokio::time::Instant::now() + self.opts.crd_timeout;
             loop {
-                let got = self.cluster.get(kind, None, &w.obj.id.name).await.ok().flatten();
+                let got = self
+                    .cluster
+                    .get(kind, None, &w.obj.id.name)
+                    .await
+                    .ok()
+                    .flatten();
                 if got.as_ref().is_some_and(established) {
                     break;
                 }
@@ -349,12 +434,20 @@ impl Run<'_> {
     /// Deletes what the plan marked for pruning, in reverse write order.
     async fn prune(&mut self, cs: &ChangeSet, inventory: &Inventory) -> Result<(), ApplyError> {
         let mut prunes: Vec<&ObjectRef> = cs.of(Action::Prune).map(|c| &c.id).collect();
-        prunes.sort_by_key(|id| std::cmp::Reverse((stage_of(id) == Stage::Rest, kind_rank(&id.kind))));
+        prunes.sort_by_key(|id| {
+            std::cmp::Reverse((stage_of(id) == Stage::Rest, kind_rank(&id.kind)))
+        });
         let mut failures = Vec::new();
         for id in prunes {
-            let Some(entry) = inventory.entries.get(id) else { continue };
+            let Some(entry) = inventory.entries.get(id) else {
+                continue;
+            };
             let result = match self.cluster.resolve(&entry.api_version, &id.kind).await {
-                Ok(kind) => self.cluster.delete(&kind, id.namespace.as_deref(), &id.name).await.map_err(|e| e.to_string()),
+                Ok(kind) => self
+                    .cluster
+                    .delete(&kind, id.namespace.as_deref(), &id.name)
+                    .await
+                    .map_err(|e| e.to_string()),
                 // The kind is gone (CRD deleted): so are its objects.
                 Err(ClusterError::UnknownKind { .. }) => Ok(()),
                 Err(e) => Err(e.to_string()),
@@ -371,14 +464,19 @@ impl Run<'_> {
                 }),
             }
         }
-        if failures.is_empty() { Ok(()) } else { Err(ApplyError::PruneFailed(failures)) }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError::PruneFailed(failures))
+        }
     }
 }
 
 fn established(crd: &Value) -> bool {
-    crd["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+    crd["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    })
 }
 
 fn entry(obj: &DesiredObject, fingerprint: String) -> Entry {

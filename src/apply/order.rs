@@ -49,12 +49,19 @@ pub enum Stage {
 
 /// The stage of an object (cluster-scoped objects have no namespace).
 pub fn stage_of(id: &ObjectRef) -> Stage {
-    if id.namespace.is_none() { Stage::Prerequisites } else { Stage::Rest }
+    if id.namespace.is_none() {
+        Stage::Prerequisites
+    } else {
+        Stage::Rest
+    }
 }
 
 /// Position of a kind in the write order.
 pub fn kind_rank(kind: &str) -> usize {
-    KIND_ORDER.iter().position(|k| *k == kind).unwrap_or(KIND_ORDER.len())
+    KIND_ORDER
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(KIND_ORDER.len())
 }
 
 /// Whether an object is a CRD (whose kinds must be established before use).

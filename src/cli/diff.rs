@@ -24,8 +24,14 @@ pub fn diff(g: &Global, cluster: Option<String>, app: Option<String>) -> anyhow:
     super::runtime()?.block_on(run(cfg, cluster, app))
 }
 
-async fn run(cfg: DaemonConfig, only_cluster: Option<String>, only_app: Option<String>) -> anyhow::Result<ExitCode> {
-    let repo = Repo::open(engine::source_spec(&cfg)?).await.context("opening the config repository")?;
+async fn run(
+    cfg: DaemonConfig,
+    only_cluster: Option<String>,
+    only_app: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let repo = Repo::open(engine::source_spec(&cfg)?)
+        .await
+        .context("opening the config repository")?;
     let desired = repo.poll(None).await?.context("the branch has no head")?;
     if let Err(e) = &desired.config {
         eprintln!("{e}");
@@ -57,24 +63,53 @@ async fn run(cfg: DaemonConfig, only_cluster: Option<String>, only_app: Option<S
 }
 
 /// Prints one app's changes; true if it has any.
-async fn print_changeset(cluster: &Cluster, desired: &Desired, cs: &ChangeSet, inv: &Inventory) -> bool {
-    let interesting: Vec<&Change> = cs.changes.iter().filter(|c| c.action != Action::Unchanged).collect();
+async fn print_changeset(
+    cluster: &Cluster,
+    desired: &Desired,
+    cs: &ChangeSet,
+    inv: &Inventory,
+) -> bool {
+    let interesting: Vec<&Change> = cs
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .collect();
     if interesting.is_empty() {
         return false;
     }
-    let set = desired.clusters.get(&cs.cluster).and_then(|c| c.apps.get(&cs.app)).and_then(|r| r.as_ref().ok());
+    let set = desired
+        .clusters
+        .get(&cs.cluster)
+        .and_then(|c| c.apps.get(&cs.app))
+        .and_then(|r| r.as_ref().ok());
     for c in interesting {
-        let at = c.origin.as_ref().map(|o| format!("  ({o})")).unwrap_or_default();
-        println!("► {}/{} {} {}: {}{at}", cs.cluster, cs.app, c.id, c.action, c.reason);
+        let at = c
+            .origin
+            .as_ref()
+            .map(|o| format!("  ({o})"))
+            .unwrap_or_default();
+        println!(
+            "► {}/{} {} {}: {}{at}",
+            cs.cluster, cs.app, c.id, c.action, c.reason
+        );
         let wanted = set.and_then(|s| s.objects.iter().find(|o| o.id == c.id));
-        let api_version = wanted.map(|w| w.api_version.clone()).or_else(|| inv.entries.get(&c.id).map(|e| e.api_version.clone()));
-        let Some(api_version) = api_version else { continue };
-        let Ok(kind) = cluster.resolve(&api_version, &c.id.kind).await else { continue };
+        let api_version = wanted
+            .map(|w| w.api_version.clone())
+            .or_else(|| inv.entries.get(&c.id).map(|e| e.api_version.clone()));
+        let Some(api_version) = api_version else {
+            continue;
+        };
+        let Ok(kind) = cluster.resolve(&api_version, &c.id.kind).await else {
+            continue;
+        };
         let ns = c.id.namespace.as_deref();
         let live = cluster.get(&kind, ns, &c.id.name).await.ok().flatten();
         let after = match (c.action, wanted) {
             (Action::Prune, _) => None,
-            (a, Some(w)) if a.writes() => match cluster.apply(&kind, ns, &c.id.name, &w.manifest, true).await {
+            (a, Some(w)) if a.writes() => match cluster
+                .apply(&kind, ns, &c.id.name, &w.manifest, true)
+                .await
+            {
                 Ok(v) => Some(v),
                 Err(_) => Some(w.manifest.clone()),
             },
@@ -99,7 +134,11 @@ fn object_diff(name: &str, before: Option<Value>, after: Option<Value>) -> Strin
             secret::mask_pair(v, &mut other);
         }
     }
-    let text = |v: &Option<Value>| v.as_ref().map(|v| serde_yaml::to_string(v).unwrap_or_default()).unwrap_or_default();
+    let text = |v: &Option<Value>| {
+        v.as_ref()
+            .map(|v| serde_yaml::to_string(v).unwrap_or_default())
+            .unwrap_or_default()
+    };
     let (b, a) = (text(&before), text(&after));
     similar::TextDiff::from_lines(&b, &a)
         .unified_diff()
@@ -111,7 +150,14 @@ fn object_diff(name: &str, before: Option<Value>, after: Option<Value>) -> Strin
 /// Drops what the server maintains (and plumb never sets).
 fn clean(mut v: Value) -> Value {
     if let Some(meta) = v["metadata"].as_object_mut() {
-        for k in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"] {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "selfLink",
+        ] {
             meta.remove(k);
         }
     }

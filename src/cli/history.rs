@@ -12,27 +12,50 @@ use crate::engine::{self, Repo};
 pub fn history(g: &Global, limit: usize) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
     super::runtime()?.block_on(async move {
-        let repo = Repo::open(engine::source_spec(&cfg)?).await.context("opening the config repository")?;
+        let repo = Repo::open(engine::source_spec(&cfg)?)
+            .await
+            .context("opening the config repository")?;
         let log = repo.with(move |s| s.log(limit)).await??;
         let conns = clusters::connect(&cfg, Embedded::Attach, None).await?;
         let mut running: Vec<(String, Option<String>)> = Vec::new();
         for (name, cluster) in &conns.clusters {
-            let rev = crate::apply::inventory::read_synced_revision(cluster).await.ok().flatten();
+            let rev = crate::apply::inventory::read_synced_revision(cluster)
+                .await
+                .ok()
+                .flatten();
             running.push((name.clone(), rev));
         }
         conns.shutdown().await;
-        println!("{:<9} {:<20} {:<24} {:<40} CLUSTERS", "COMMIT", "DATE", "AUTHOR", "SUBJECT");
+        println!(
+            "{:<9} {:<20} {:<24} {:<40} CLUSTERS",
+            "COMMIT", "DATE", "AUTHOR", "SUBJECT"
+        );
         for rev in log {
-            let on: Vec<&str> = running.iter().filter(|(_, r)| r.as_deref() == Some(rev.id.as_str())).map(|(c, _)| c.as_str()).collect();
+            let on: Vec<&str> = running
+                .iter()
+                .filter(|(_, r)| r.as_deref() == Some(rev.id.as_str()))
+                .map(|(c, _)| c.as_str())
+                .collect();
             let author = rev.author.split(" <").next().unwrap_or("").to_string();
-            println!("{:<9} {:<20} {:<24} {:<40} {}", rev.short, format_time(rev.time), trunc(&author, 24), trunc(&rev.subject, 40), on.join(","));
+            println!(
+                "{:<9} {:<20} {:<24} {:<40} {}",
+                rev.short,
+                format_time(rev.time),
+                trunc(&author, 24),
+                trunc(&rev.subject, 40),
+                on.join(",")
+            );
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
 fn trunc(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).collect::<String>() + "…" }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC) from unix seconds.
@@ -49,7 +72,11 @@ pub fn format_time(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60
+    )
 }
 
 #[cfg(test)]

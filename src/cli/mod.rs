@@ -152,7 +152,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// The async runtime for commands that talk to clusters or git.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn not_yet(name: &str) -> anyhow::Result<ExitCode> {

@@ -12,12 +12,20 @@ use crate::engine::{self, Repo};
 pub fn rollback(g: &Global, rev: Option<String>) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
     super::runtime()?.block_on(async move {
-        let repo = Repo::open(engine::source_spec(&cfg)?).await.context("opening the config repository")?;
+        let repo = Repo::open(engine::source_spec(&cfg)?)
+            .await
+            .context("opening the config repository")?;
         let name = std::env::var("PLUMB_AUTHOR_NAME").unwrap_or_else(|_| "plumb rollback".into());
-        let email = std::env::var("PLUMB_AUTHOR_EMAIL").unwrap_or_else(|_| "plumb@localhost".into());
-        let reverted = repo.with(move |s| s.revert(rev.as_deref(), &name, &email)).await??;
+        let email =
+            std::env::var("PLUMB_AUTHOR_EMAIL").unwrap_or_else(|_| "plumb@localhost".into());
+        let reverted = repo
+            .with(move |s| s.revert(rev.as_deref(), &name, &email))
+            .await??;
         println!("{} {}", reverted.short, reverted.subject);
-        println!("committed on {}; the daemon converges on it", cfg.repo.branch);
+        println!(
+            "committed on {}; the daemon converges on it",
+            cfg.repo.branch
+        );
         Ok(ExitCode::SUCCESS)
     })
 }

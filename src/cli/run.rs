@@ -30,10 +30,15 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     for name in conns.clusters.keys() {
         if cfg.clusters.get(name).is_some_and(|c| c.embedded) {
             let (_, kubeconfig) = embedded_paths(&cfg.state_dir, name);
-            println!("cluster {name}: embedded  (kubectl --kubeconfig {})", kubeconfig.display());
+            println!(
+                "cluster {name}: embedded  (kubectl --kubeconfig {})",
+                kubeconfig.display()
+            );
         }
     }
-    let repo = Repo::open(engine::source_spec(&cfg)?).await.context("opening the config repository")?;
+    let repo = Repo::open(engine::source_spec(&cfg)?)
+        .await
+        .context("opening the config repository")?;
     let (desired_tx, desired_rx) = watch::channel(None);
     let (stop_tx, stop_rx) = watch::channel(false);
     let poke = Arc::new(Notify::new());
@@ -51,7 +56,9 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     )));
     for cluster in conns.clusters.values() {
         let worker = Worker::new(cluster.clone(), status.clone(), WorkerOptions::default());
-        tasks.push(tokio::spawn(worker.run(desired_rx.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(
+            worker.run(desired_rx.clone(), stop_rx.clone()),
+        ));
     }
     info!(repo = %cfg.repo.url, branch = %cfg.repo.branch, clusters = conns.clusters.len(), "plumb running; Ctrl-C or SIGTERM stops it");
     shutdown_signal().await;

@@ -11,7 +11,12 @@ use crate::engine::worker::{Worker, WorkerOptions};
 use crate::engine::{self, Repo};
 use crate::status::{Status, SyncState};
 
-pub fn sync(g: &Global, once: bool, cluster: Option<String>, app: Option<String>) -> anyhow::Result<ExitCode> {
+pub fn sync(
+    g: &Global,
+    once: bool,
+    cluster: Option<String>,
+    app: Option<String>,
+) -> anyhow::Result<ExitCode> {
     if !once {
         eprintln!("error: `plumb sync` needs --once (the daemon is `plumb run`)");
         return Ok(ExitCode::from(EXIT_ERROR));
@@ -20,11 +25,21 @@ pub fn sync(g: &Global, once: bool, cluster: Option<String>, app: Option<String>
     super::runtime()?.block_on(sync_once(cfg, cluster, app))
 }
 
-async fn sync_once(cfg: DaemonConfig, only_cluster: Option<String>, only_app: Option<String>) -> anyhow::Result<ExitCode> {
+async fn sync_once(
+    cfg: DaemonConfig,
+    only_cluster: Option<String>,
+    only_app: Option<String>,
+) -> anyhow::Result<ExitCode> {
     if let Some(c) = &only_cluster {
-        anyhow::ensure!(cfg.clusters.contains_key(c), "unknown cluster {c:?} (not in {})", cfg.clusters.keys().cloned().collect::<Vec<_>>().join(", "));
+        anyhow::ensure!(
+            cfg.clusters.contains_key(c),
+            "unknown cluster {c:?} (not in {})",
+            cfg.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
-    let repo = Repo::open(engine::source_spec(&cfg)?).await.context("opening the config repository")?;
+    let repo = Repo::open(engine::source_spec(&cfg)?)
+        .await
+        .context("opening the config repository")?;
     let desired = repo.poll(None).await?.context("the branch has no head")?;
     let conns = clusters::connect(&cfg, Embedded::Attach, only_cluster.as_deref()).await?;
     let status = Status::default();
@@ -41,7 +56,10 @@ async fn sync_once(cfg: DaemonConfig, only_cluster: Option<String>, only_app: Op
             }
         };
         for (app, state) in states {
-            let message = status.app(name, &app).map(|s| s.errors.join("; ")).unwrap_or_default();
+            let message = status
+                .app(name, &app)
+                .map(|s| s.errors.join("; "))
+                .unwrap_or_default();
             println!("{name:<16} {app:<20} {:<10} {message}", state.as_str());
             all_synced &= state == SyncState::Synced;
         }
@@ -51,5 +69,9 @@ async fn sync_once(cfg: DaemonConfig, only_cluster: Option<String>, only_app: Op
         all_synced = false;
     }
     conns.shutdown().await;
-    Ok(if all_synced { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FOUND) })
+    Ok(if all_synced {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FOUND)
+    })
 }

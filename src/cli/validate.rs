@@ -46,7 +46,10 @@ pub fn validate(repo_dir: Option<PathBuf>, rev: Option<String>) -> anyhow::Resul
             Ok(c) => (c.clusters.len(), c.apps.len()),
             Err(_) => (0, 0),
         };
-        println!("valid: {clusters} clusters, {apps} apps, {} objects", object_count(&rendered));
+        println!(
+            "valid: {clusters} clusters, {apps} apps, {} objects",
+            object_count(&rendered)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     for e in &errors {
@@ -57,17 +60,35 @@ pub fn validate(repo_dir: Option<PathBuf>, rev: Option<String>) -> anyhow::Resul
 }
 
 fn object_count(d: &desired::Desired) -> usize {
-    d.clusters.values().flat_map(|c| c.apps.values()).filter_map(|r| r.as_ref().ok()).map(|s| s.objects.len()).sum()
+    d.clusters
+        .values()
+        .flat_map(|c| c.apps.values())
+        .filter_map(|r| r.as_ref().ok())
+        .map(|s| s.objects.len())
+        .sum()
 }
 
 /// The tree of `rev` in the git repository holding `dir`, under `dir`.
 fn snapshot_at(dir: &Path, rev: &str) -> Result<Snapshot, String> {
-    let repo = git2::Repository::discover(dir).map_err(|e| format!("{}: not in a git repository: {}", dir.display(), e.message()))?;
-    let workdir = repo.workdir().ok_or("a bare repository: give the folder of a working tree")?;
-    let abs = |p: &Path| p.canonicalize().map_err(|e| format!("{}: {e}", p.display()));
+    let repo = git2::Repository::discover(dir).map_err(|e| {
+        format!(
+            "{}: not in a git repository: {}",
+            dir.display(),
+            e.message()
+        )
+    })?;
+    let workdir = repo
+        .workdir()
+        .ok_or("a bare repository: give the folder of a working tree")?;
+    let abs = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
     let sub = abs(dir)?;
     let root = abs(workdir)?;
-    let subdir = sub.strip_prefix(&root).map_err(|_| "the folder is outside the repository".to_string())?;
+    let subdir = sub
+        .strip_prefix(&root)
+        .map_err(|_| "the folder is outside the repository".to_string())?;
     let subdir = match subdir.to_string_lossy().as_ref() {
         "" => ".".to_string(),
         s => s.to_string(),

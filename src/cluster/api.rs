@@ -80,8 +80,17 @@ impl ApiError {
     /// Decodes a failed response (a `Status` object, or anything else).
     fn from_response(code: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
         let status: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let text = || String::from_utf8_lossy(body).trim().chars().take(300).collect::<String>();
-        let message = status["message"].as_str().map(str::to_string).unwrap_or_else(text);
+        let text = || {
+            String::from_utf8_lossy(body)
+                .trim()
+                .chars()
+                .take(300)
+                .collect::<String>()
+        };
+        let message = status["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(text);
         let reason = status["reason"].as_str().unwrap_or("").to_string();
         let causes = status["details"]["causes"]
             .as_array()
@@ -95,7 +104,11 @@ impl ApiError {
                     .collect()
             })
             .unwrap_or_default();
-        let retry_after = retry_after.or_else(|| status["details"]["retryAfterSeconds"].as_u64().map(Duration::from_secs));
+        let retry_after = retry_after.or_else(|| {
+            status["details"]["retryAfterSeconds"]
+                .as_u64()
+                .map(Duration::from_secs)
+        });
         ApiError::Status {
             code,
             reason,
@@ -124,17 +137,32 @@ impl Cluster {
     /// Server-side applies `manifest` with field manager `plumb`, forcing
     /// ownership; `dry_run` validates and answers without storing. Returns
     /// the object as the server holds it (or would) afterwards.
-    pub async fn apply(&self, kind: &Kind, namespace: Option<&str>, name: &str, manifest: &Value, dry_run: bool) -> Result<Value, ApiError> {
+    pub async fn apply(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        manifest: &Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         let mut pp = PatchParams::apply(FIELD_MANAGER).force();
         pp.dry_run = dry_run;
         let req = Request::new(collection_path(kind, namespace));
-        let bytes = self.send(|| req.patch(name, &pp, &Patch::Apply(manifest)), dry_run).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))
+        let bytes = self
+            .send(|| req.patch(name, &pp, &Patch::Apply(manifest)), dry_run)
+            .await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))
     }
 
     /// Deletes an object (background propagation, as Flux does). A missing
     /// object counts as deleted.
-    pub async fn delete(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
+    pub async fn delete(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let dp = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             ..DeleteParams::default()
@@ -148,9 +176,17 @@ impl Cluster {
     }
 
     /// Reads one object; `None` when it does not exist.
-    pub async fn get(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<Option<Value>, ApiError> {
+    pub async fn get(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
         let req = Request::new(collection_path(kind, namespace));
-        match self.send(|| req.get(name, &Default::default()), false).await {
+        match self
+            .send(|| req.get(name, &Default::default()), false)
+            .await
+        {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}"))),
@@ -161,11 +197,17 @@ impl Cluster {
 
     /// Lists objects of a kind (in a namespace, or all) matching a label
     /// selector.
-    pub async fn list(&self, kind: &Kind, namespace: Option<&str>, selector: &str) -> Result<Vec<Value>, ApiError> {
+    pub async fn list(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Vec<Value>, ApiError> {
         let req = Request::new(collection_path(kind, namespace));
         let lp = ListParams::default().labels(selector);
         let bytes = self.send(|| req.list(&lp), false).await?;
-        let list: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))?;
+        let list: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))?;
         Ok(list["items"].as_array().cloned().unwrap_or_default())
     }
 

@@ -95,28 +95,35 @@ impl Cluster {
     pub async fn connect(name: &str, conn: &Connection) -> Result<Cluster, ClusterError> {
         let config = match conn {
             Connection::Kubeconfig { path, context } => {
-                let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| ClusterError::Kubeconfig {
-                    cluster: name.into(),
-                    path: path.display().to_string(),
-                    message: e.to_string(),
+                let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                    ClusterError::Kubeconfig {
+                        cluster: name.into(),
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    }
                 })?;
                 let opts = kube::config::KubeConfigOptions {
                     context: context.clone(),
                     ..Default::default()
                 };
-                kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| ClusterError::Client {
+                kube::Config::from_custom_kubeconfig(kc, &opts)
+                    .await
+                    .map_err(|e| ClusterError::Client {
+                        cluster: name.into(),
+                        message: e.to_string(),
+                    })?
+            }
+            Connection::InCluster => {
+                kube::Config::incluster().map_err(|e| ClusterError::Client {
                     cluster: name.into(),
                     message: e.to_string(),
                 })?
             }
-            Connection::InCluster => kube::Config::incluster().map_err(|e| ClusterError::Client {
-                cluster: name.into(),
-                message: e.to_string(),
-            })?,
             Connection::Embedded => {
                 return Err(ClusterError::Client {
                     cluster: name.into(),
-                    message: "an embedded cluster is started by the daemon, not connected to".into(),
+                    message: "an embedded cluster is started by the daemon, not connected to"
+                        .into(),
                 });
             }
         };

@@ -38,11 +38,18 @@ impl Clusters {
 /// Where an embedded cluster keeps its state and kubeconfig.
 pub fn embedded_paths(state_dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let dir = state_dir.join("embedded");
-    (dir.join(format!("{name}.state.json")), dir.join(format!("{name}.kubeconfig")))
+    (
+        dir.join(format!("{name}.state.json")),
+        dir.join(format!("{name}.kubeconfig")),
+    )
 }
 
 /// Connects every cluster of the daemon config (optionally only `only`).
-pub async fn connect(cfg: &DaemonConfig, embedded: Embedded, only: Option<&str>) -> Result<Clusters, ClusterError> {
+pub async fn connect(
+    cfg: &DaemonConfig,
+    embedded: Embedded,
+    only: Option<&str>,
+) -> Result<Clusters, ClusterError> {
     let mut out = Clusters {
         clusters: BTreeMap::new(),
         sims: Vec::new(),
@@ -75,19 +82,26 @@ pub async fn connect(cfg: &DaemonConfig, embedded: Embedded, only: Option<&str>)
     Ok(out)
 }
 
-async fn start_embedded(name: &str, state: &Path, kubeconfig: &Path) -> Result<kubesim::Kubesim, ClusterError> {
+async fn start_embedded(
+    name: &str,
+    state: &Path,
+    kubeconfig: &Path,
+) -> Result<kubesim::Kubesim, ClusterError> {
     let fail = |message: String| ClusterError::Client {
         cluster: name.to_string(),
         message,
     };
     if let Some(dir) = state.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
     }
     let opts = kubesim::Options {
         state_file: Some(state.to_path_buf()),
         ..kubesim::Options::default()
     };
-    let sim = kubesim::Kubesim::start(opts).await.map_err(|e| fail(format!("starting the embedded cluster: {e}")))?;
+    let sim = kubesim::Kubesim::start(opts)
+        .await
+        .map_err(|e| fail(format!("starting the embedded cluster: {e}")))?;
     sim.write_kubeconfig(kubeconfig, name)
         .map_err(|e| fail(format!("writing {}: {e}", kubeconfig.display())))?;
     Ok(sim)

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::repo::{AppSpec, FILE_NAME};
 use crate::config::RepoConfig;
+use crate::config::repo::{AppSpec, FILE_NAME};
 use crate::render::{self, ClusterRender, RenderError, RenderLimits, SourceFile};
 use crate::source::{Revision, Snapshot};
 
@@ -30,7 +30,12 @@ impl Tree for Snapshot {
         Snapshot::read(self, path).map_err(|e| e.to_string())
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
-        Ok(self.list_files(dir).map_err(|e| e.to_string())?.into_iter().map(|f| f.path).collect())
+        Ok(self
+            .list_files(dir)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|f| f.path)
+            .collect())
     }
 }
 
@@ -50,7 +55,9 @@ impl Tree for DirTree {
         }
         let full = self.root.join(path);
         match std::fs::symlink_metadata(&full) {
-            Ok(m) if m.file_type().is_file() => std::fs::read(&full).map(Some).map_err(|e| format!("{path}: {e}")),
+            Ok(m) if m.file_type().is_file() => std::fs::read(&full)
+                .map(Some)
+                .map_err(|e| format!("{path}: {e}")),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(format!("{path}: {e}")),
@@ -78,7 +85,11 @@ fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) -> std::io::Res
         if name == ".git" {
             continue;
         }
-        let path = if rel.is_empty() || rel == "." { name } else { format!("{rel}/{name}") };
+        let path = if rel.is_empty() || rel == "." {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
         let kind = entry.file_type()?;
         if kind.is_dir() {
             walk(&entry.path(), &path, out)?;
@@ -139,7 +150,10 @@ pub fn render_tree(snap: &dyn Tree, revision: Revision, limits: &RenderLimits) -
             Ok(text) => RepoConfig::parse(&config_path, &text).map_err(|e| e.to_string()),
             Err(_) => Err(format!("{config_path}:1:1: not UTF-8 text")),
         },
-        Ok(None) => Err(format!("{config_path}:1:1: missing: the repository has no {FILE_NAME} at {}", snap.subdir())),
+        Ok(None) => Err(format!(
+            "{config_path}:1:1: missing: the repository has no {FILE_NAME} at {}",
+            snap.subdir()
+        )),
         Err(e) => Err(format!("{config_path}:1:1: cannot read: {e}")),
     };
     let mut clusters = BTreeMap::new();
@@ -147,7 +161,10 @@ pub fn render_tree(snap: &dyn Tree, revision: Revision, limits: &RenderLimits) -
         let mut cache: BTreeMap<String, Result<Vec<SourceFile>, RenderError>> = BTreeMap::new();
         for name in cfg.clusters.keys() {
             let rendered = render::render_cluster(cfg, name, &revision.id, limits, |_, app| {
-                cache.entry(app.path.clone()).or_insert_with(|| app_files(snap, app)).clone()
+                cache
+                    .entry(app.path.clone())
+                    .or_insert_with(|| app_files(snap, app))
+                    .clone()
             });
             clusters.insert(name.clone(), rendered);
         }

@@ -77,7 +77,10 @@ impl Repo {
     }
 
     /// Runs `f` on the source in a blocking task.
-    pub async fn with<T: Send + 'static>(&self, f: impl FnOnce(&mut Source) -> T + Send + 'static) -> Result<T, EngineError> {
+    pub async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Source) -> T + Send + 'static,
+    ) -> Result<T, EngineError> {
         let source = self.source.clone();
         blocking(move || {
             let mut s = source.lock().unwrap_or_else(|p| p.into_inner());
@@ -107,8 +110,12 @@ impl Repo {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::Join(e.to_string()))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Join(e.to_string()))
 }
 
 /// Follows the branch: renders each new head and publishes it. Wakes on the
@@ -126,7 +133,10 @@ pub async fn follow(
     let watcher = local_path.and_then(|p| match crate::source::watch_local(&p, &branch) {
         Ok(w) => Some(w),
         Err(e) => {
-            warn!("cannot watch {} for new commits, polling only: {e}", p.display());
+            warn!(
+                "cannot watch {} for new commits, polling only: {e}",
+                p.display()
+            );
             None
         }
     });

@@ -89,7 +89,11 @@ impl Worker {
     }
 
     /// Runs until `shutdown` turns true, following `desired`.
-    pub async fn run(mut self, mut desired: watch::Receiver<Option<Arc<Desired>>>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        mut desired: watch::Receiver<Option<Arc<Desired>>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut dirty: Option<BTreeSet<String>> = None; // None: every app
         loop {
             if *shutdown.borrow() {
@@ -129,7 +133,11 @@ impl Worker {
 
     /// One pass over every app (or `only` and what it depends on), for
     /// `plumb sync --once`; returns each app's state.
-    pub async fn once(&mut self, desired: &Desired, only: Option<&str>) -> Result<BTreeMap<String, SyncState>, String> {
+    pub async fn once(
+        &mut self,
+        desired: &Desired,
+        only: Option<&str>,
+    ) -> Result<BTreeMap<String, SyncState>, String> {
         if !self.load_inventories().await {
             return Err(format!("cluster {} is unreachable", self.cluster.name));
         }
@@ -137,8 +145,15 @@ impl Worker {
         let dirty = only.map(|o| with_dependencies(&apps, o));
         self.pass(desired, dirty.as_ref()).await;
         let mut out = BTreeMap::new();
-        for (app, _) in apps.into_iter().filter(|(a, _)| only.is_none_or(|o| o == a)) {
-            let state = self.status.app(&self.cluster.name, &app).map(|s| s.sync).unwrap_or(SyncState::Unknown);
+        for (app, _) in apps
+            .into_iter()
+            .filter(|(a, _)| only.is_none_or(|o| o == a))
+        {
+            let state = self
+                .status
+                .app(&self.cluster.name, &app)
+                .map(|s| s.sync)
+                .unwrap_or(SyncState::Unknown);
             out.insert(app, state);
         }
         Ok(out)
@@ -146,7 +161,11 @@ impl Worker {
 
     /// Plans (never applies) every app on the cluster, or only `only`:
     /// what a sync would do now, for `plumb diff`.
-    pub async fn plans(&mut self, desired: &Desired, only: Option<&str>) -> Result<Vec<(ChangeSet, Inventory)>, String> {
+    pub async fn plans(
+        &mut self,
+        desired: &Desired,
+        only: Option<&str>,
+    ) -> Result<Vec<(ChangeSet, Inventory)>, String> {
         if !self.load_inventories().await {
             return Err(format!("cluster {} is unreachable", self.cluster.name));
         }
@@ -166,7 +185,13 @@ impl Worker {
                     };
                     out.push((plan::plan(set, &inventory, &self.live, policy), inventory));
                 }
-                Some(Err(errs)) => return Err(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),
+                Some(Err(errs)) => {
+                    return Err(errs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"));
+                }
                 None => {}
             }
         }
@@ -189,7 +214,8 @@ impl Worker {
             Err(e) => {
                 self.unreachable += 1;
                 warn!(cluster = %self.cluster.name, "cluster unreachable: {e}");
-                self.status.set_cluster(&self.cluster.name, false, Some(e.to_string()));
+                self.status
+                    .set_cluster(&self.cluster.name, false, Some(e.to_string()));
                 false
             }
         }
@@ -198,15 +224,24 @@ impl Worker {
     fn next_wakeup(&self) -> Instant {
         let resync = Instant::now() + self.opts.resync;
         if self.inventories.is_none() {
-            let backoff = Duration::from_millis(250u64.saturating_mul(1 << self.unreachable.min(7)));
+            let backoff =
+                Duration::from_millis(250u64.saturating_mul(1 << self.unreachable.min(7)));
             return Instant::now() + backoff.min(Duration::from_secs(30));
         }
-        self.retries.values().map(|r| r.at).min().map_or(resync, |t| t.min(resync))
+        self.retries
+            .values()
+            .map(|r| r.at)
+            .min()
+            .map_or(resync, |t| t.min(resync))
     }
 
     fn due_retries(&self) -> BTreeSet<String> {
         let now = Instant::now();
-        self.retries.iter().filter(|(_, r)| r.at <= now).map(|(a, _)| a.clone()).collect()
+        self.retries
+            .iter()
+            .filter(|(_, r)| r.at <= now)
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     /// Reconciles the dirty apps (all if `None`) in dependency order.
@@ -214,7 +249,13 @@ impl Worker {
         let cluster = self.cluster.name.clone();
         let Ok(config) = &desired.config else {
             let err = desired.config.as_ref().err().cloned().unwrap_or_default();
-            for app in self.inventories.iter().flat_map(|m| m.keys()).cloned().collect::<Vec<_>>() {
+            for app in self
+                .inventories
+                .iter()
+                .flat_map(|m| m.keys())
+                .cloned()
+                .collect::<Vec<_>>()
+            {
                 self.status.update(&cluster, &app, |s| {
                     s.sync = SyncState::Failed;
                     s.desired_revision = Some(desired.revision.id.clone());
@@ -232,7 +273,10 @@ impl Worker {
                 return; // the cluster went away mid-pass
             }
             let span = info_span!("reconcile", cluster = %cluster, app = %app, revision = %desired.revision.short);
-            let state = self.reconcile_app(desired, &app, spec).instrument(span).await;
+            let state = self
+                .reconcile_app(desired, &app, spec)
+                .instrument(span)
+                .await;
             self.schedule(&app, state);
         }
         if dirty.is_none() {
@@ -245,9 +289,11 @@ impl Worker {
     /// revision: no write when it is already recorded).
     async fn record_synced(&mut self, desired: &Desired, config: &RepoConfig) {
         let cluster = self.cluster.name.clone();
-        let all_synced = dependency_order(config, &cluster)
-            .iter()
-            .all(|(app, _)| self.status.app(&cluster, app).is_some_and(|s| s.sync == SyncState::Synced));
+        let all_synced = dependency_order(config, &cluster).iter().all(|(app, _)| {
+            self.status
+                .app(&cluster, app)
+                .is_some_and(|s| s.sync == SyncState::Synced)
+        });
         if !all_synced || self.synced_revision.as_deref() == Some(desired.revision.id.as_str()) {
             return;
         }
@@ -264,7 +310,11 @@ impl Worker {
             }
             Some(e) => {
                 let attempts = self.retries.get(app).map_or(1, |r| r.attempts + 1);
-                let secs = if e.is_retryable() { 1u64 << attempts.min(6) } else { 60 };
+                let secs = if e.is_retryable() {
+                    1u64 << attempts.min(6)
+                } else {
+                    60
+                };
                 let at = Instant::now() + Duration::from_secs(secs);
                 self.retries.insert(app.to_string(), Retry { attempts, at });
                 if e.is_retryable() && matches!(e, ApplyError::Inventory(_)) {
@@ -290,16 +340,25 @@ impl Worker {
                 let n = inv.entries.len();
                 self.status.update(cluster, app, |s| {
                     s.sync = SyncState::Orphaned;
-                    s.errors = vec![format!("removed from plumb.yaml: {n} object(s) left in place, no longer managed")];
+                    s.errors = vec![format!(
+                        "removed from plumb.yaml: {n} object(s) left in place, no longer managed"
+                    )];
                 });
             }
         }
-        let keep = |a: &str| targeted.contains(a) || self.inventories.as_ref().is_some_and(|m| m.contains_key(a));
+        let keep = |a: &str| {
+            targeted.contains(a) || self.inventories.as_ref().is_some_and(|m| m.contains_key(a))
+        };
         self.status.retain_apps(cluster, &keep);
     }
 
     /// Plans and applies one app; returns the error that should be retried.
-    async fn reconcile_app(&mut self, desired: &Desired, app: &str, spec: &AppSpec) -> Option<ApplyError> {
+    async fn reconcile_app(
+        &mut self,
+        desired: &Desired,
+        app: &str,
+        spec: &AppSpec,
+    ) -> Option<ApplyError> {
         let cluster = self.cluster.name.clone();
         let rev = desired.revision.id.clone();
         let render = desired.clusters.get(&cluster).and_then(|c| c.apps.get(app));
@@ -348,7 +407,17 @@ impl Worker {
             .changes
             .iter()
             .filter(|c| c.action == Action::Conflict && c.origin.is_some())
-            .map(|c| format!("{}: {}: {}", c.origin.as_ref().map(ToString::to_string).unwrap_or_default(), c.id, c.reason))
+            .map(|c| {
+                format!(
+                    "{}: {}: {}",
+                    c.origin
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    c.id,
+                    c.reason
+                )
+            })
             .collect();
         if !owned_conflicts.is_empty() {
             self.status.update(&cluster, app, |s| {
@@ -357,22 +426,56 @@ impl Worker {
             });
             return None;
         }
-        let prune_conflicts: Vec<String> = cs.of(Action::Conflict).map(|c| format!("{}: {}", c.id, c.reason)).collect();
+        let prune_conflicts: Vec<String> = cs
+            .of(Action::Conflict)
+            .map(|c| format!("{}: {}", c.id, c.reason))
+            .collect();
         if !cs.has_writes() {
             self.finish(app, &rev, None, &prune_conflicts, 0);
             return None;
         }
-        info!(creates = cs.count(Action::Create), updates = cs.count(Action::Update), corrections = cs.count(Action::Correct), prunes = cs.count(Action::Prune), "applying");
-        let outcome = apply::apply_app(&self.cluster, &self.live, set, &inventory, &cs, &self.opts.apply).await;
+        info!(
+            creates = cs.count(Action::Create),
+            updates = cs.count(Action::Update),
+            corrections = cs.count(Action::Correct),
+            prunes = cs.count(Action::Prune),
+            "applying"
+        );
+        let outcome = apply::apply_app(
+            &self.cluster,
+            &self.live,
+            set,
+            &inventory,
+            &cs,
+            &self.opts.apply,
+        )
+        .await;
         if let Some(invs) = self.inventories.as_mut() {
             invs.insert(app.to_string(), outcome.inventory);
         }
-        let corrections = if outcome.error.is_none() { cs.count(Action::Correct) as u64 } else { 0 };
-        self.finish(app, &rev, outcome.error.as_ref(), &prune_conflicts, corrections);
+        let corrections = if outcome.error.is_none() {
+            cs.count(Action::Correct) as u64
+        } else {
+            0
+        };
+        self.finish(
+            app,
+            &rev,
+            outcome.error.as_ref(),
+            &prune_conflicts,
+            corrections,
+        );
         outcome.error
     }
 
-    fn finish(&self, app: &str, rev: &str, error: Option<&ApplyError>, prune_conflicts: &[String], corrections: u64) {
+    fn finish(
+        &self,
+        app: &str,
+        rev: &str,
+        error: Option<&ApplyError>,
+        prune_conflicts: &[String],
+        corrections: u64,
+    ) {
         let cluster = &self.cluster.name;
         self.status.update(cluster, app, |s| {
             s.drift_corrections += corrections;
@@ -380,7 +483,12 @@ impl Worker {
                 Some(e) => {
                     warn!(%cluster, %app, "apply failed: {e}");
                     s.sync = SyncState::Failed;
-                    s.errors = e.to_string().lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+                    s.errors = e
+                        .to_string()
+                        .lines()
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect();
                 }
                 None if !prune_conflicts.is_empty() => {
                     s.sync = SyncState::Failed;
@@ -401,12 +509,20 @@ impl Worker {
     fn unsynced_dependency(&self, spec: &AppSpec) -> Option<String> {
         spec.depends_on
             .iter()
-            .find(|dep| self.status.app(&self.cluster.name, dep).is_none_or(|s| s.sync != SyncState::Synced))
+            .find(|dep| {
+                self.status
+                    .app(&self.cluster.name, dep)
+                    .is_none_or(|s| s.sync != SyncState::Synced)
+            })
             .cloned()
     }
 
     fn inventory_of(&self, app: &str) -> Inventory {
-        self.inventories.as_ref().and_then(|m| m.get(app)).cloned().unwrap_or_else(|| Inventory::new(app))
+        self.inventories
+            .as_ref()
+            .and_then(|m| m.get(app))
+            .cloned()
+            .unwrap_or_else(|| Inventory::new(app))
     }
 
     /// Watches every kind the app has (desired or inventoried) and waits for
@@ -414,8 +530,16 @@ impl Worker {
     /// nothing of them can exist.
     async fn watch_kinds(&self, set: &DesiredSet) -> Result<(), String> {
         let inv = self.inventory_of(&set.app);
-        let mut wanted: BTreeSet<(String, String)> = set.objects.iter().map(|o| (o.api_version.clone(), o.id.kind.clone())).collect();
-        wanted.extend(inv.entries.iter().map(|(id, e)| (e.api_version.clone(), id.kind.clone())));
+        let mut wanted: BTreeSet<(String, String)> = set
+            .objects
+            .iter()
+            .map(|o| (o.api_version.clone(), o.id.kind.clone()))
+            .collect();
+        wanted.extend(
+            inv.entries
+                .iter()
+                .map(|(id, e)| (e.api_version.clone(), id.kind.clone())),
+        );
         let mut keys = Vec::new();
         for (api_version, kind) in wanted {
             match self.cluster.resolve(&api_version, &kind).await {
@@ -440,14 +564,21 @@ impl Worker {
 pub fn dependency_order<'a>(config: &'a RepoConfig, cluster: &str) -> Vec<(String, &'a AppSpec)> {
     let mut order: Vec<(String, &AppSpec)> = Vec::new();
     let mut placed: BTreeSet<&str> = BTreeSet::new();
-    let targeted: Vec<(&String, &AppSpec)> = config.apps.iter().filter(|(_, a)| config.targets_of(a).iter().any(|c| c == cluster)).collect();
+    let targeted: Vec<(&String, &AppSpec)> = config
+        .apps
+        .iter()
+        .filter(|(_, a)| config.targets_of(a).iter().any(|c| c == cluster))
+        .collect();
     while order.len() < targeted.len() {
         let before = order.len();
         for (name, spec) in &targeted {
             if placed.contains(name.as_str()) {
                 continue;
             }
-            let ready = spec.depends_on.iter().all(|d| placed.contains(d.as_str()) || !targeted.iter().any(|(n, _)| *n == d));
+            let ready = spec
+                .depends_on
+                .iter()
+                .all(|d| placed.contains(d.as_str()) || !targeted.iter().any(|(n, _)| *n == d));
             if ready {
                 placed.insert(name);
                 order.push(((*name).clone(), spec));
@@ -477,7 +608,10 @@ fn with_dependencies(apps: &[(String, AppSpec)], app: &str) -> BTreeSet<String> 
 /// The apps of a revision that target a cluster.
 pub fn apps_on(desired: &Desired, cluster: &str) -> Vec<(String, AppSpec)> {
     match &desired.config {
-        Ok(cfg) => dependency_order(cfg, cluster).into_iter().map(|(n, s)| (n, s.clone())).collect(),
+        Ok(cfg) => dependency_order(cfg, cluster)
+            .into_iter()
+            .map(|(n, s)| (n, s.clone()))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }

@@ -66,7 +66,9 @@ fn project(fields: &Map<String, Value>, obj: &Value) -> Value {
         };
         let value = match (child, sub.as_object()) {
             (None, _) => Value::Null,
-            (Some(c), Some(subfields)) if !subfields.is_empty() && !is_only_dot(subfields) => project(subfields, c),
+            (Some(c), Some(subfields)) if !subfields.is_empty() && !is_only_dot(subfields) => {
+                project(subfields, c)
+            }
             (Some(c), _) => c.clone(),
         };
         out.insert(key.clone(), value);
@@ -81,7 +83,9 @@ fn is_only_dot(m: &Map<String, Value>) -> bool {
 /// The element of a list whose key fields equal the JSON object `keys`.
 fn list_item_by_keys<'a>(list: &'a Value, keys: &str) -> Option<&'a Value> {
     let keys: Map<String, Value> = serde_json::from_str(keys).ok()?;
-    list.as_array()?.iter().find(|item| keys.iter().all(|(k, v)| item.get(k) == Some(v)))
+    list.as_array()?
+        .iter()
+        .find(|item| keys.iter().all(|(k, v)| item.get(k) == Some(v)))
 }
 
 #[cfg(test)]
@@ -94,7 +98,8 @@ mod tests {
         } else {
             json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}})
         };
-        let mut managed = vec![json!({"manager": "plumb", "operation": "Apply", "fieldsV1": plumb_fields})];
+        let mut managed =
+            vec![json!({"manager": "plumb", "operation": "Apply", "fieldsV1": plumb_fields})];
         if owner_of_replicas != "plumb" {
             managed.push(json!({"manager": owner_of_replicas, "operation": "Update", "fieldsV1": {"f:spec": {"f:replicas": {}}}}));
         }
@@ -110,7 +115,8 @@ mod tests {
     fn server_defaults_outside_plumbs_fields_do_not_change_it() {
         let a = obj(3, "nginx:1", "plumb");
         let mut b = a.clone();
-        b["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] = json!("/dev/termination-log");
+        b["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
+            json!("/dev/termination-log");
         b["metadata"]["resourceVersion"] = json!("8");
         b["status"] = json!({"readyReplicas": 3});
         assert_eq!(fingerprint(&a), fingerprint(&b));
@@ -118,13 +124,22 @@ mod tests {
 
     #[test]
     fn a_changed_value_of_a_plumb_field_changes_it() {
-        assert_ne!(fingerprint(&obj(3, "nginx:1", "plumb")), fingerprint(&obj(3, "nginx:2", "plumb")));
+        assert_ne!(
+            fingerprint(&obj(3, "nginx:1", "plumb")),
+            fingerprint(&obj(3, "nginx:2", "plumb"))
+        );
     }
 
     #[test]
     fn another_manager_taking_a_field_changes_it() {
-        assert_ne!(fingerprint(&obj(3, "nginx:1", "plumb")), fingerprint(&obj(5, "nginx:1", "kubectl-edit")));
-        assert_eq!(other_managers(&obj(5, "nginx:1", "kubectl-edit")), ["kubectl-edit"]);
+        assert_ne!(
+            fingerprint(&obj(3, "nginx:1", "plumb")),
+            fingerprint(&obj(5, "nginx:1", "kubectl-edit"))
+        );
+        assert_eq!(
+            other_managers(&obj(5, "nginx:1", "kubectl-edit")),
+            ["kubectl-edit"]
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -73,7 +73,14 @@ impl LiveCache {
             cluster: self.cluster.name.clone(),
         };
         let task = tokio::spawn(run_watch(api, objects.clone(), ready_tx, ctx));
-        kinds.insert(key, KindWatch { objects, ready, task });
+        kinds.insert(
+            key,
+            KindWatch {
+                objects,
+                ready,
+                task,
+            },
+        );
     }
 
     /// Waits until every watched kind among `kinds` has listed once.
@@ -81,7 +88,10 @@ impl LiveCache {
     pub async fn wait_ready(&self, kinds: &[(String, String)], timeout: Duration) -> bool {
         let receivers: Vec<watch::Receiver<bool>> = {
             let map = self.kinds();
-            kinds.iter().filter_map(|k| map.get(k).map(|w| w.ready.clone())).collect()
+            kinds
+                .iter()
+                .filter_map(|k| map.get(k).map(|w| w.ready.clone()))
+                .collect()
         };
         let all = async {
             for mut r in receivers {
@@ -96,7 +106,9 @@ impl LiveCache {
 
     /// Whether a kind is watched and has listed.
     pub fn is_ready(&self, group: &str, kind: &str) -> bool {
-        self.kinds().get(&(group.to_string(), kind.to_string())).is_some_and(|w| *w.ready.borrow())
+        self.kinds()
+            .get(&(group.to_string(), kind.to_string()))
+            .is_some_and(|w| *w.ready.borrow())
     }
 
     /// Records what the server answered to plumb's own write, so that a
@@ -111,13 +123,19 @@ impl LiveCache {
     /// Forgets an object plumb deleted.
     pub fn remove(&self, id: &ObjectRef) {
         if let Some(w) = self.kinds().get(&(id.group.clone(), id.kind.clone())) {
-            w.objects.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+            w.objects
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
         }
     }
 
     /// Number of objects cached (all kinds).
     pub fn len(&self) -> usize {
-        self.kinds().values().map(|w| w.objects.read().map(|m| m.len()).unwrap_or(0)).sum()
+        self.kinds()
+            .values()
+            .map(|w| w.objects.read().map(|m| m.len()).unwrap_or(0))
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,7 +158,10 @@ impl LiveLookup for LiveCache {
 /// are not, the newest event simply wins.
 fn upsert(map: &mut HashMap<ObjectRef, LiveObject>, id: ObjectRef, obj: LiveObject) {
     if let Some(old) = map.get(&id) {
-        if let (Ok(a), Ok(b)) = (old.resource_version.parse::<u64>(), obj.resource_version.parse::<u64>()) {
+        if let (Ok(a), Ok(b)) = (
+            old.resource_version.parse::<u64>(),
+            obj.resource_version.parse::<u64>(),
+        ) {
             if b < a {
                 return;
             }
@@ -159,7 +180,12 @@ struct WatchContext {
     cluster: String,
 }
 
-async fn run_watch(api: Api<DynamicObject>, objects: Objects, ready: watch::Sender<bool>, ctx: WatchContext) {
+async fn run_watch(
+    api: Api<DynamicObject>,
+    objects: Objects,
+    ready: watch::Sender<bool>,
+    ctx: WatchContext,
+) {
     let wake = &ctx.wake;
     let cfg = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     let mut stream = watcher::watcher(api, cfg).default_backoff().boxed();
@@ -185,25 +211,38 @@ async fn run_watch(api: Api<DynamicObject>, objects: Objects, ready: watch::Send
                     if let Some(app) = &l.app {
                         let _ = wake.send(app.clone());
                     }
-                    upsert(&mut objects.write().unwrap_or_else(|p| p.into_inner()), id, l);
+                    upsert(
+                        &mut objects.write().unwrap_or_else(|p| p.into_inner()),
+                        id,
+                        l,
+                    );
                 }
             }
             Ok(Event::Delete(o)) => {
                 if let Some((id, l)) = ctx.summarize(&o) {
-                    objects.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                    objects
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&id);
                     if let Some(app) = l.app {
                         let _ = wake.send(app);
                     }
                 }
             }
-            Err(e) => tracing::warn!(cluster = %ctx.cluster, kind = %ctx.kind, "watch failed, retrying: {e}"),
+            Err(e) => {
+                tracing::warn!(cluster = %ctx.cluster, kind = %ctx.kind, "watch failed, retrying: {e}")
+            }
         }
     }
 }
 
 /// After a re-list (e.g. a dropped watch), wake the apps whose objects
 /// changed or vanished meanwhile.
-fn wake_changed(old: &HashMap<ObjectRef, LiveObject>, new: &HashMap<ObjectRef, LiveObject>, wake: &mpsc::UnboundedSender<String>) {
+fn wake_changed(
+    old: &HashMap<ObjectRef, LiveObject>,
+    new: &HashMap<ObjectRef, LiveObject>,
+    wake: &mpsc::UnboundedSender<String>,
+) {
     for (id, o) in old {
         if new.get(id) != Some(o) {
             if let Some(app) = &o.app {

@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::inventory::{Inventory, short};
-use crate::model::{APP_LABEL, Action, Change, ChangeSet, DISABLED, DesiredSet, ObjectRef, PRUNE_ANNOTATION, RECONCILE_ANNOTATION};
+use crate::model::{
+    APP_LABEL, Action, Change, ChangeSet, DISABLED, DesiredSet, ObjectRef, PRUNE_ANNOTATION,
+    RECONCILE_ANNOTATION,
+};
 
 /// What plan needs to know of one live object (kept small: the live cache
 /// holds one per managed object).
@@ -67,7 +70,12 @@ pub struct PrunePolicy {
 }
 
 /// Plans one app on one cluster.
-pub fn plan(desired: &DesiredSet, inventory: &Inventory, live: &dyn LiveLookup, policy: PrunePolicy) -> ChangeSet {
+pub fn plan(
+    desired: &DesiredSet,
+    inventory: &Inventory,
+    live: &dyn LiveLookup,
+    policy: PrunePolicy,
+) -> ChangeSet {
     let mut changes: Vec<Change> = desired
         .objects
         .iter()
@@ -98,11 +106,20 @@ pub fn plan(desired: &DesiredSet, inventory: &Inventory, live: &dyn LiveLookup, 
     }
 }
 
-fn plan_desired(app: &str, id: &ObjectRef, hash: &str, inventory: &Inventory, live: &dyn LiveLookup) -> (Action, String) {
+fn plan_desired(
+    app: &str,
+    id: &ObjectRef,
+    hash: &str,
+    inventory: &Inventory,
+    live: &dyn LiveLookup,
+) -> (Action, String) {
     let live = live.live(id);
     if let Some(l) = &live {
         if l.hands_off {
-            return (Action::Skip, format!("hands off: {RECONCILE_ANNOTATION}={DISABLED}"));
+            return (
+                Action::Skip,
+                format!("hands off: {RECONCILE_ANNOTATION}={DISABLED}"),
+            );
         }
         if let Some(other) = l.app.as_deref().filter(|a| *a != app) {
             return (Action::Conflict, format!("belongs to app {other}"));
@@ -111,11 +128,16 @@ fn plan_desired(app: &str, id: &ObjectRef, hash: &str, inventory: &Inventory, li
     let entry = inventory.entries.get(id);
     match (entry, live) {
         (None, None) => (Action::Create, "new in git".into()),
-        (None, Some(_)) => (Action::Update, "exists but not in plumb's inventory: adopting".into()),
+        (None, Some(_)) => (
+            Action::Update,
+            "exists but not in plumb's inventory: adopting".into(),
+        ),
         (Some(e), None) if e.fingerprint.is_empty() => (Action::Create, "not applied yet".into()),
         (Some(_), None) => (Action::Correct, "deleted from the cluster".into()),
         (Some(e), Some(_)) if e.hash != short(hash) => (Action::Update, "changed in git".into()),
-        (Some(e), Some(_)) if e.fingerprint.is_empty() => (Action::Update, "last apply not confirmed".into()),
+        (Some(e), Some(_)) if e.fingerprint.is_empty() => {
+            (Action::Update, "last apply not confirmed".into())
+        }
         (Some(e), Some(l)) if e.fingerprint != l.fingerprint => (Action::Correct, drift_reason(&l)),
         (Some(_), Some(_)) => (Action::Unchanged, "in sync".into()),
     }
@@ -127,11 +149,19 @@ fn drift_reason(l: &LiveObject) -> String {
     } else if l.other_managers.is_empty() {
         "drifted in the cluster".into()
     } else {
-        format!("drifted in the cluster (other field managers: {})", l.other_managers.join(", "))
+        format!(
+            "drifted in the cluster (other field managers: {})",
+            l.other_managers.join(", ")
+        )
     }
 }
 
-fn plan_prune(app: &str, id: &ObjectRef, live: &dyn LiveLookup, policy: PrunePolicy) -> Option<Change> {
+fn plan_prune(
+    app: &str,
+    id: &ObjectRef,
+    live: &dyn LiveLookup,
+    policy: PrunePolicy,
+) -> Option<Change> {
     let change = |action, reason: String| Change {
         id: id.clone(),
         action,
@@ -142,13 +172,28 @@ fn plan_prune(app: &str, id: &ObjectRef, live: &dyn LiveLookup, policy: PrunePol
     // labelled as plumb's. Either way there is nothing plumb may delete.
     let l = live.live(id)?;
     Some(if !policy.prune {
-        change(Action::Skip, format!("removed from git; apps.{app}.prune is false"))
+        change(
+            Action::Skip,
+            format!("removed from git; apps.{app}.prune is false"),
+        )
     } else if l.app.as_deref() != Some(app) {
-        change(Action::Skip, format!("removed from git, but now labelled for app {}", l.app.as_deref().unwrap_or("none")))
+        change(
+            Action::Skip,
+            format!(
+                "removed from git, but now labelled for app {}",
+                l.app.as_deref().unwrap_or("none")
+            ),
+        )
     } else if l.prune_disabled {
-        change(Action::Skip, format!("removed from git; kept by {PRUNE_ANNOTATION}={DISABLED}"))
+        change(
+            Action::Skip,
+            format!("removed from git; kept by {PRUNE_ANNOTATION}={DISABLED}"),
+        )
     } else if l.hands_off {
-        change(Action::Skip, format!("removed from git; hands off: {RECONCILE_ANNOTATION}={DISABLED}"))
+        change(
+            Action::Skip,
+            format!("removed from git; hands off: {RECONCILE_ANNOTATION}={DISABLED}"),
+        )
     } else {
         change(Action::Prune, "removed from git".into())
     })

@@ -22,7 +22,14 @@ fn desired(names: &[(&str, &str)]) -> DesiredSet {
         revision: "r2".into(),
         objects: names
             .iter()
-            .map(|(n, v)| DesiredObject::new(id(n), "v1".into(), json!({"data": {"v": v}}), Origin::default()))
+            .map(|(n, v)| {
+                DesiredObject::new(
+                    id(n),
+                    "v1".into(),
+                    json!({"data": {"v": v}}),
+                    Origin::default(),
+                )
+            })
             .collect(),
     }
 }
@@ -64,13 +71,21 @@ const POLICY: PrunePolicy = PrunePolicy {
 };
 
 fn actions(cs: &ChangeSet) -> Vec<(String, Action)> {
-    cs.changes.iter().map(|c| (c.id.name.clone(), c.action)).collect()
+    cs.changes
+        .iter()
+        .map(|c| (c.id.name.clone(), c.action))
+        .collect()
 }
 
 #[test]
 fn nothing_changed_plans_nothing_to_write() {
     let d = desired(&[("a", "1"), ("b", "1")]);
-    let cs = plan(&d, &inventory_of(&d, "f1"), &live(&["a", "b"], "f1"), POLICY);
+    let cs = plan(
+        &d,
+        &inventory_of(&d, "f1"),
+        &live(&["a", "b"], "f1"),
+        POLICY,
+    );
     assert!(!cs.has_writes());
     assert_eq!(cs.count(Action::Unchanged), 2);
 }
@@ -85,7 +100,11 @@ fn new_changed_and_drifted_objects_are_told_apart() {
     let cs = plan(&now, &inv, &l, POLICY);
     assert_eq!(
         actions(&cs),
-        [("a".into(), Action::Update), ("b".into(), Action::Correct), ("c".into(), Action::Create)]
+        [
+            ("a".into(), Action::Update),
+            ("b".into(), Action::Correct),
+            ("c".into(), Action::Create)
+        ]
     );
 }
 
@@ -131,18 +150,32 @@ fn a_mass_prune_is_refused_unless_allowed() {
     let cs = plan(&now, &inventory_of(&before, "f1"), &l, POLICY);
     assert_eq!(cs.of(Action::Prune).count(), 0);
     assert_eq!(cs.of(Action::Conflict).count(), 2);
-    assert!(cs.changes[1].reason.starts_with("mass prune refused: this revision deletes 2 of the app's 3 objects"));
+    assert!(
+        cs.changes[1]
+            .reason
+            .starts_with("mass prune refused: this revision deletes 2 of the app's 3 objects")
+    );
     let allowed = PrunePolicy {
         allow_mass_prune: true,
         ..POLICY
     };
-    assert_eq!(plan(&now, &inventory_of(&before, "f1"), &l, allowed).of(Action::Prune).count(), 2);
+    assert_eq!(
+        plan(&now, &inventory_of(&before, "f1"), &l, allowed)
+            .of(Action::Prune)
+            .count(),
+        2
+    );
 }
 
 #[test]
 fn emptying_an_app_is_refused() {
     let before = desired(&[("a", "1")]);
-    let cs = plan(&desired(&[]), &inventory_of(&before, "f1"), &live(&["a"], "f1"), POLICY);
+    let cs = plan(
+        &desired(&[]),
+        &inventory_of(&before, "f1"),
+        &live(&["a"], "f1"),
+        POLICY,
+    );
     assert_eq!(cs.of(Action::Conflict).count(), 1);
 }
 
@@ -153,7 +186,10 @@ fn objects_of_another_app_are_conflicts_and_hands_off_objects_are_skipped() {
     l.get_mut(&id("a")).unwrap().app = Some("other".into());
     l.get_mut(&id("b")).unwrap().hands_off = true;
     let cs = plan(&d, &Inventory::new("web"), &l, POLICY);
-    assert_eq!(actions(&cs), [("a".into(), Action::Conflict), ("b".into(), Action::Skip)]);
+    assert_eq!(
+        actions(&cs),
+        [("a".into(), Action::Conflict), ("b".into(), Action::Skip)]
+    );
 }
 
 #[test]

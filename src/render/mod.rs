@@ -113,13 +113,25 @@ pub fn is_manifest(app_dir: &str, path: &str) -> bool {
 }
 
 /// Parses an app's manifest files (variables substituted) into objects.
-pub fn parse_app(ctx: &AppContext<'_>, files: &[SourceFile], limits: &RenderLimits) -> Result<Vec<ParsedObject>, Vec<RenderError>> {
+pub fn parse_app(
+    ctx: &AppContext<'_>,
+    files: &[SourceFile],
+    limits: &RenderLimits,
+) -> Result<Vec<ParsedObject>, Vec<RenderError>> {
     let (out, errors) = parse_app_partial(ctx, files, limits);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Parses what can be parsed, and collects the errors of the rest.
-fn parse_app_partial(ctx: &AppContext<'_>, files: &[SourceFile], limits: &RenderLimits) -> (Vec<ParsedObject>, Vec<RenderError>) {
+fn parse_app_partial(
+    ctx: &AppContext<'_>,
+    files: &[SourceFile],
+    limits: &RenderLimits,
+) -> (Vec<ParsedObject>, Vec<RenderError>) {
     let vars = ctx.vars();
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -132,10 +144,16 @@ fn parse_app_partial(ctx: &AppContext<'_>, files: &[SourceFile], limits: &Render
         }
     }
     if out.len() > limits.max_objects_per_app {
-        let origin = out.get(limits.max_objects_per_app).map(ParsedObject::origin).unwrap_or_default();
+        let origin = out
+            .get(limits.max_objects_per_app)
+            .map(ParsedObject::origin)
+            .unwrap_or_default();
         errors.push(RenderError {
             origin,
-            message: format!("apps.{} has more than {} objects", ctx.app_name, limits.max_objects_per_app),
+            message: format!(
+                "apps.{} has more than {} objects",
+                ctx.app_name, limits.max_objects_per_app
+            ),
         });
         out.clear();
     }
@@ -268,7 +286,8 @@ where
     let Some(cluster) = repo.clusters.get(cluster_name) else {
         return out;
     };
-    let mut parsed: BTreeMap<&str, (AppContext<'_>, Vec<ParsedObject>, Vec<RenderError>)> = BTreeMap::new();
+    let mut parsed: BTreeMap<&str, (AppContext<'_>, Vec<ParsedObject>, Vec<RenderError>)> =
+        BTreeMap::new();
     let mut scopes = Scopes::default();
     for (name, app) in &repo.apps {
         if !repo.targets_of(app).iter().any(|c| c == cluster_name) {
@@ -287,7 +306,9 @@ where
             Ok(files) => parse_app_partial(&ctx, &files, limits),
             Err(e) => (Vec::new(), vec![e]),
         };
-        objs.iter().filter(|o| is_crd(&o.value)).for_each(|o| scopes.learn_crd(&o.value));
+        objs.iter()
+            .filter(|o| is_crd(&o.value))
+            .for_each(|o| scopes.learn_crd(&o.value));
         parsed.insert(name, (ctx, objs, errs));
     }
     for (name, (ctx, objs, parse_errors)) in &parsed {

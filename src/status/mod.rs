@@ -85,8 +85,17 @@ impl AppStatus {
 
     /// Records a plan.
     pub fn set_plan(&mut self, cs: &ChangeSet) {
-        self.counts = Action::ALL.iter().map(|a| (*a, cs.count(*a))).filter(|(_, n)| *n > 0).collect();
-        self.changes = cs.changes.iter().filter(|c| c.action != Action::Unchanged).cloned().collect();
+        self.counts = Action::ALL
+            .iter()
+            .map(|a| (*a, cs.count(*a)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        self.changes = cs
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Unchanged)
+            .cloned()
+            .collect();
         self.desired_revision = Some(cs.revision.clone());
     }
 }
@@ -161,11 +170,16 @@ impl Status {
 
     /// Drops apps of a cluster that are not in `keep`.
     pub fn retain_apps(&self, cluster: &str, keep: &dyn Fn(&str) -> bool) {
-        self.write().apps.retain(|(c, a), _| c != cluster || keep(a));
+        self.write()
+            .apps
+            .retain(|(c, a), _| c != cluster || keep(a));
     }
 
     pub fn app(&self, cluster: &str, app: &str) -> Option<AppStatus> {
-        self.read().apps.get(&(cluster.to_string(), app.to_string())).cloned()
+        self.read()
+            .apps
+            .get(&(cluster.to_string(), app.to_string()))
+            .cloned()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -181,5 +195,8 @@ impl Status {
 
 /// Now, in unix seconds.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -18,8 +18,16 @@ pub fn plumb_bin() -> PathBuf {
 
 /// Runs `git` in `dir`, panicking with its output on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").args(args).current_dir(dir).output().expect("git runs");
-    assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -57,7 +65,10 @@ impl TestRepo {
     /// Commits everything; returns the new commit id.
     pub fn commit(&self, message: &str) -> String {
         git(self.path(), &["add", "-A"]);
-        git(self.path(), &["commit", "-q", "--allow-empty", "-m", message]);
+        git(
+            self.path(),
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
         self.head()
     }
 
@@ -105,17 +116,28 @@ impl Sim {
     }
 
     pub async fn configmap(&self, ns: &str, name: &str) -> Option<Value> {
-        self.get(&format!("/api/v1/namespaces/{ns}/configmaps/{name}")).await
+        self.get(&format!("/api/v1/namespaces/{ns}/configmaps/{name}"))
+            .await
     }
 }
 
 /// A daemon config for `repo` and the given clusters (by kubeconfig).
 pub fn daemon_config(dir: &Path, repo: &Path, clusters: &[&Sim]) -> PathBuf {
-    let mut text = format!("repo:\n  url: {}\n  branch: main\n  poll_interval: 1s\nclusters:\n", repo.display());
+    let mut text = format!(
+        "repo:\n  url: {}\n  branch: main\n  poll_interval: 1s\nclusters:\n",
+        repo.display()
+    );
     for c in clusters {
-        text.push_str(&format!("  {}: {{ kubeconfig: {} }}\n", c.name, c.kubeconfig.display()));
+        text.push_str(&format!(
+            "  {}: {{ kubeconfig: {} }}\n",
+            c.name,
+            c.kubeconfig.display()
+        ));
     }
-    text.push_str(&format!("state_dir: {}\nhttp: {{ listen: 127.0.0.1:0 }}\n", dir.join("state").display()));
+    text.push_str(&format!(
+        "state_dir: {}\nhttp: {{ listen: 127.0.0.1:0 }}\n",
+        dir.join("state").display()
+    ));
     let path = dir.join("daemon.yaml");
     std::fs::write(&path, text).expect("write config");
     path
@@ -123,14 +145,22 @@ pub fn daemon_config(dir: &Path, repo: &Path, clusters: &[&Sim]) -> PathBuf {
 
 /// `plumb` run to completion.
 pub fn plumb(args: &[&str]) -> Output {
-    Command::new(plumb_bin()).args(args).output().expect("plumb runs")
+    Command::new(plumb_bin())
+        .args(args)
+        .output()
+        .expect("plumb runs")
 }
 
 /// `plumb` run to completion, off the async runtime.
 pub async fn plumb_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || Command::new(plumb_bin()).args(&args).output().expect("plumb runs"))
-        .await
-        .expect("join")
+    tokio::task::spawn_blocking(move || {
+        Command::new(plumb_bin())
+            .args(&args)
+            .output()
+            .expect("plumb runs")
+    })
+    .await
+    .expect("join")
 }
 
 /// The daemon as a child process, killed on drop.
@@ -162,7 +192,10 @@ impl Daemon {
 
     /// SIGTERM, then wait for the exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -183,7 +216,12 @@ impl Drop for Daemon {
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` with
 /// `what` (and the daemon's log when given).
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, daemon: Option<&Daemon>, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    daemon: Option<&Daemon>,
+    mut check: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -203,5 +241,8 @@ where
 
 /// Writes by verb counted by a kubesim (create, update, patch, delete).
 pub fn writes(counts: &BTreeMap<String, u64>) -> u64 {
-    ["create", "update", "patch", "delete"].iter().map(|v| counts.get(*v).copied().unwrap_or(0)).sum()
+    ["create", "update", "patch", "delete"]
+        .iter()
+        .map(|v| counts.get(*v).copied().unwrap_or(0))
+        .sum()
 }
