@@ -2,6 +2,9 @@
 //! apply and prune, restarted, never forgets an object it created and never
 //! deletes one it should not.
 
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,9 @@
 //! End-to-end: the real `plumb` binary against two kubesim clusters and a
 //! real temporary git repository.
 
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -128,11 +128,11 @@ fn object_diff(name: &str, before: Option<Value>, after: Option<Value>) -> Strin
         if secret::is_secret(b) || secret::is_secret(a) {
             secret::mask_pair(b, a);
         }
-    } else if let Some(v) = before.as_mut().or(after.as_mut()) {
-        if secret::is_secret(v) {
-            let mut other = v.clone();
-            secret::mask_pair(v, &mut other);
-        }
+    } else if let Some(v) = before.as_mut().or(after.as_mut())
+        && secret::is_secret(v)
+    {
+        let mut other = v.clone();
+        secret::mask_pair(v, &mut other);
     }
     let text = |v: &Option<Value>| {
         v.as_ref()

@@ -44,16 +44,16 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     let poke = Arc::new(Notify::new());
     let local = (!repo.is_remote()).then(|| cfg.repo.url.clone().into());
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(engine::follow(
+    let follow = engine::Follow {
         repo,
-        local,
-        cfg.repo.branch.clone(),
-        cfg.repo.poll_interval.0,
+        local_path: local,
+        branch: cfg.repo.branch.clone(),
+        poll: cfg.repo.poll_interval.0,
         poke,
-        status.clone(),
-        desired_tx,
-        stop_rx.clone(),
-    )));
+        status: status.clone(),
+        tx: desired_tx,
+    };
+    tasks.push(tokio::spawn(engine::follow(follow, stop_rx.clone())));
     for cluster in conns.clusters.values() {
         let worker = Worker::new(cluster.clone(), status.clone(), WorkerOptions::default());
         tasks.push(tokio::spawn(

@@ -61,11 +61,11 @@ pub async fn connect(
         let cluster = match conn.connection() {
             Connection::Embedded => {
                 let (state, kubeconfig) = embedded_paths(&cfg.state_dir, name);
-                if embedded == Embedded::Attach {
-                    if let Some(c) = attach(name, &kubeconfig).await {
-                        out.clusters.insert(name.clone(), Arc::new(c));
-                        continue;
-                    }
+                if embedded == Embedded::Attach
+                    && let Some(c) = attach(name, &kubeconfig).await
+                {
+                    out.clusters.insert(name.clone(), Arc::new(c));
+                    continue;
                 }
                 let sim = start_embedded(name, &state, &kubeconfig).await?;
                 let client = sim.client().await.map_err(|e| ClusterError::Client {

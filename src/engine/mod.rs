@@ -118,18 +118,31 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| EngineError::Join(e.to_string()))
 }
 
+/// What [`follow`] needs.
+pub struct Follow {
+    pub repo: Repo,
+    /// A local repository's path, watched for ref changes.
+    pub local_path: Option<PathBuf>,
+    pub branch: String,
+    pub poll: Duration,
+    /// Woken by webhooks for an immediate look.
+    pub poke: Arc<Notify>,
+    pub status: Status,
+    pub tx: watch::Sender<Option<Arc<Desired>>>,
+}
+
 /// Follows the branch: renders each new head and publishes it. Wakes on the
 /// local ref watcher, on `poke` (webhooks), or every poll interval.
-pub async fn follow(
-    repo: Repo,
-    local_path: Option<PathBuf>,
-    branch: String,
-    poll: Duration,
-    poke: Arc<Notify>,
-    status: Status,
-    tx: watch::Sender<Option<Arc<Desired>>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn follow(f: Follow, mut shutdown: watch::Receiver<bool>) {
+    let Follow {
+        repo,
+        local_path,
+        branch,
+        poll,
+        poke,
+        status,
+        tx,
+    } = f;
     let watcher = local_path.and_then(|p| match crate::source::watch_local(&p, &branch) {
         Ok(w) => Some(w),
         Err(e) => {

@@ -100,11 +100,11 @@ impl Worker {
                 return;
             }
             let current = desired.borrow_and_update().clone();
-            if let Some(d) = current {
-                if self.load_inventories().await {
-                    self.pass(&d, dirty.as_ref()).await;
-                    dirty = Some(BTreeSet::new());
-                }
+            if let Some(d) = current
+                && self.load_inventories().await
+            {
+                self.pass(&d, dirty.as_ref()).await;
+                dirty = Some(BTreeSet::new());
             }
             let next_retry = self.next_wakeup();
             tokio::select! {
@@ -596,10 +596,10 @@ fn with_dependencies(apps: &[(String, AppSpec)], app: &str) -> BTreeSet<String> 
     let mut out = BTreeSet::new();
     let mut todo = vec![app.to_string()];
     while let Some(a) = todo.pop() {
-        if out.insert(a.clone()) {
-            if let Some((_, spec)) = apps.iter().find(|(n, _)| *n == a) {
-                todo.extend(spec.depends_on.iter().cloned());
-            }
+        if out.insert(a.clone())
+            && let Some((_, spec)) = apps.iter().find(|(n, _)| *n == a)
+        {
+            todo.extend(spec.depends_on.iter().cloned());
         }
     }
     out

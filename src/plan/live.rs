@@ -157,15 +157,14 @@ impl LiveLookup for LiveCache {
 /// know (etcd revisions, kubesim) makes them increasing integers; when they
 /// are not, the newest event simply wins.
 fn upsert(map: &mut HashMap<ObjectRef, LiveObject>, id: ObjectRef, obj: LiveObject) {
-    if let Some(old) = map.get(&id) {
-        if let (Ok(a), Ok(b)) = (
+    if let Some(old) = map.get(&id)
+        && let (Ok(a), Ok(b)) = (
             old.resource_version.parse::<u64>(),
             obj.resource_version.parse::<u64>(),
-        ) {
-            if b < a {
-                return;
-            }
-        }
+        )
+        && b < a
+    {
+        return;
     }
     map.insert(id, obj);
 }
@@ -244,17 +243,17 @@ fn wake_changed(
     wake: &mpsc::UnboundedSender<String>,
 ) {
     for (id, o) in old {
-        if new.get(id) != Some(o) {
-            if let Some(app) = &o.app {
-                let _ = wake.send(app.clone());
-            }
+        if new.get(id) != Some(o)
+            && let Some(app) = &o.app
+        {
+            let _ = wake.send(app.clone());
         }
     }
     for (id, n) in new {
-        if !old.contains_key(id) {
-            if let Some(app) = &n.app {
-                let _ = wake.send(app.clone());
-            }
+        if !old.contains_key(id)
+            && let Some(app) = &n.app
+        {
+            let _ = wake.send(app.clone());
         }
     }
 }

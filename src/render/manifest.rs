@@ -250,16 +250,16 @@ fn finish_manifest(
     let Some(labels) = labels.as_object_mut() else {
         return Err(obj.error("metadata.labels", "metadata.labels must be a mapping"));
     };
-    if let Some(other) = labels.get(APP_LABEL).and_then(Value::as_str) {
-        if other != ctx.app_name {
-            return Err(obj.error(
-                &format!("metadata.labels.{APP_LABEL}"),
-                format!(
-                    "label {APP_LABEL} says \"{other}\" but the object belongs to app \"{}\"",
-                    ctx.app_name
-                ),
-            ));
-        }
+    if let Some(other) = labels.get(APP_LABEL).and_then(Value::as_str)
+        && other != ctx.app_name
+    {
+        return Err(obj.error(
+            &format!("metadata.labels.{APP_LABEL}"),
+            format!(
+                "label {APP_LABEL} says \"{other}\" but the object belongs to app \"{}\"",
+                ctx.app_name
+            ),
+        ));
     }
     labels.insert(
         MANAGED_BY_LABEL.into(),

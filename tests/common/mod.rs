@@ -2,7 +2,10 @@
 //! temp dir (driven with the `git` CLI), kubesim clusters in-process, and
 //! the real `plumb` binary as a child process.
 
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code)]
+// each test binary uses a different part
+// Test fixtures: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
