@@ -84,6 +84,6 @@ mod tests {
     #[test]
     fn unix_times_format_as_utc_dates() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00");
-        assert_eq!(super::format_time(1_795_000_000), "2026-11-18 14:53");
+        assert_eq!(super::format_time(1_795_000_000), "2026-11-18 11:06");
     }
 }
