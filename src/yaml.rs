@@ -99,6 +99,16 @@ pub struct Document {
 }
 
 impl Document {
+    /// A document plumb generated itself (from a dashboard or a rule file):
+    /// every position is `start`, the place of its source.
+    pub fn synthetic(value: Value, start: Pos) -> Document {
+        Document {
+            value,
+            start,
+            positions: HashMap::new(),
+        }
+    }
+
     /// The position of the node at `path` (`a.b[2].c`), or of its nearest
     /// ancestor that exists (a missing key is reported where its parent is).
     pub fn position(&self, path: &str) -> Pos {

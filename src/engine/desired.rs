@@ -191,12 +191,18 @@ fn app_files(snap: &dyn Tree, app: &AppSpec) -> Result<Vec<SourceFile>, RenderEr
     let mut files = Vec::new();
     for path in entries {
         // Paths are relative to the tree's root, `dir` included.
-        if !render::is_manifest(dir, &path) {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .trim_start_matches('/')
+            .to_string();
+        if !render::is_input(&rel) {
             continue;
         }
         let content = snap.read(&path).map_err(at)?.unwrap_or_default();
         files.push(SourceFile {
             path: repo_path(snap.subdir(), &path),
+            rel,
             content,
         });
     }

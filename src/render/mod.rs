@@ -30,7 +30,17 @@ use crate::yaml::{self, join_index};
 pub struct SourceFile {
     /// Repo-relative path, used in error messages.
     pub path: String,
+    /// Path relative to the app's folder (`deploy.yaml`,
+    /// `dashboards/api.json`): decides what kind of file it is.
+    pub rel: String,
     pub content: Vec<u8>,
+}
+
+impl SourceFile {
+    /// A Kubernetes manifest (see the module docs).
+    pub fn is_manifest(&self) -> bool {
+        is_manifest(&self.rel)
+    }
 }
 
 /// One problem in the repo, placed at a file, line and column.
@@ -100,13 +110,16 @@ impl AppContext<'_> {
     }
 }
 
-/// Whether a repo-relative file (already under the app's folder `app_dir`)
-/// is a manifest.
-pub fn is_manifest(app_dir: &str, path: &str) -> bool {
-    let rel = path
-        .strip_prefix(app_dir)
-        .map(|r| r.trim_start_matches('/'))
-        .unwrap_or(path);
+/// Whether render reads a file at all (path relative to the app's folder):
+/// manifests, `dashboards/*.json`, `alerts/*.yaml|yml`.
+pub fn is_input(rel: &str) -> bool {
+    is_manifest(rel)
+        || (rel.starts_with("dashboards/") && rel.ends_with(".json"))
+        || (rel.starts_with("alerts/") && (rel.ends_with(".yaml") || rel.ends_with(".yml")))
+}
+
+/// Whether a file (its path relative to the app's folder) is a manifest.
+pub fn is_manifest(rel: &str) -> bool {
     let ext_ok = [".yaml", ".yml", ".json"].iter().any(|e| rel.ends_with(e));
     let generated = rel.starts_with("dashboards/") || rel.starts_with("alerts/");
     ext_ok && !generated
@@ -135,7 +148,7 @@ fn parse_app_partial(
     let vars = ctx.vars();
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    let mut sorted: Vec<&SourceFile> = files.iter().collect();
+    let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| f.is_manifest()).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for file in sorted {
         match parse_file(file, &vars, limits) {
@@ -281,6 +294,8 @@ pub fn render_cluster<F>(
 ) -> ClusterRender
 where
     F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
+    // `files_of` returns every file of the app's folder; render sorts out
+    // manifests from dashboards and alerts.
 {
     let mut out = ClusterRender::default();
     let Some(cluster) = repo.clusters.get(cluster_name) else {

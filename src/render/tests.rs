@@ -29,8 +29,10 @@ fn repo() -> RepoConfig {
 }
 
 fn file(path: &str, text: &str) -> SourceFile {
+    let rel = path.splitn(3, '/').nth(2).unwrap_or(path).to_string();
     SourceFile {
         path: path.into(),
+        rel,
         content: text.as_bytes().to_vec(),
     }
 }
@@ -269,11 +271,15 @@ fn hostile_yaml_is_refused_not_expanded() {
 
 #[test]
 fn dashboards_and_alerts_folders_are_not_manifests() {
-    assert!(is_manifest("apps/web", "apps/web/deploy.yaml"));
-    assert!(is_manifest("apps/web", "apps/web/sub/x.json"));
-    assert!(!is_manifest("apps/web", "apps/web/dashboards/d.json"));
-    assert!(!is_manifest("apps/web", "apps/web/alerts/a.yaml"));
-    assert!(!is_manifest("apps/web", "apps/web/README.md"));
+    assert!(is_manifest("deploy.yaml"));
+    assert!(is_manifest("sub/x.json"));
+    assert!(
+        is_manifest("sub/dashboards/x.json"),
+        "only the app's own dashboards/ folder is special"
+    );
+    assert!(!is_manifest("dashboards/d.json"));
+    assert!(!is_manifest("alerts/a.yaml"));
+    assert!(!is_manifest("README.md"));
 }
 
 #[test]
