@@ -45,6 +45,34 @@ impl SyncState {
     }
 }
 
+/// What kind of exit door is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DoorKind {
+    /// The app is suspended on the cluster (by `plumb suspend` or in git).
+    Suspended,
+    /// One live object is marked `plumb.dev/reconcile: disabled`.
+    HandsOff,
+    /// Another writer keeps changing an object plumb corrects; plumb backs off.
+    Fight,
+}
+
+/// An open exit door: plumb is (partly) not reconciling, on purpose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Door {
+    pub kind: DoorKind,
+    /// The object concerned (none for a suspended app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Why, in words (the suspension's reason, the other field manager).
+    pub reason: String,
+    /// Who opened it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+    /// Unix seconds since when it is open.
+    pub since: u64,
+}
+
 /// One app on one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppStatus {
@@ -65,6 +93,9 @@ pub struct AppStatus {
     pub last_sync: Option<u64>,
     /// Drifted objects put back since the daemon started.
     pub drift_corrections: u64,
+    /// Open exit doors (suspension, hands-off objects, fights).
+    #[serde(default)]
+    pub doors: Vec<Door>,
 }
 
 impl AppStatus {
@@ -80,6 +111,7 @@ impl AppStatus {
             changes: Vec::new(),
             last_sync: None,
             drift_corrections: 0,
+            doors: Vec::new(),
         }
     }
 
