@@ -31,6 +31,8 @@ async fn configmaps(cluster: &Cluster) -> Result<Kind, StoreError> {
 pub struct Records {
     pub inventories: BTreeMap<String, Inventory>,
     pub synced_revision: Option<String>,
+    /// Apps suspended on this cluster by `plumb suspend`.
+    pub suspensions: BTreeMap<String, Suspension>,
 }
 
 /// Every record plumb keeps on the cluster, in one list call.
@@ -62,6 +64,7 @@ pub async fn read_all(cluster: &Cluster) -> Result<Records, StoreError> {
     Ok(Records {
         inventories: Inventory::from_configmaps(&cms)?,
         synced_revision,
+        suspensions: cms.iter().filter_map(Suspension::from_configmap).collect(),
     })
 }
 
@@ -146,4 +149,75 @@ pub async fn read_synced_revision(cluster: &Cluster) -> Result<Option<String>, S
             source,
         })?;
     Ok(cm.and_then(|c| c["data"]["revision"].as_str().map(str::to_string)))
+}
+
+/// Label naming the app a suspension record belongs to.
+pub const SUSPENSION_LABEL: &str = "plumb.dev/suspension";
+
+/// An app suspended on a cluster by `plumb suspend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspension {
+    pub who: String,
+    pub reason: String,
+    /// Unix seconds.
+    pub since: u64,
+}
+
+impl Suspension {
+    /// Reads a suspension record (a ConfigMap), if it is one.
+    pub fn from_configmap(cm: &serde_json::Value) -> Option<(String, Suspension)> {
+        let app = cm["metadata"]["labels"][SUSPENSION_LABEL].as_str()?;
+        let data = &cm["data"];
+        let s = Suspension {
+            who: data["who"].as_str().unwrap_or("").to_string(),
+            reason: data["reason"].as_str().unwrap_or("").to_string(),
+            since: data["since"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+        };
+        Some((app.to_string(), s))
+    }
+}
+
+fn suspension_name(app: &str) -> String {
+    format!("plumb-suspend-{app}")
+}
+
+/// Records a suspension on the cluster.
+pub async fn write_suspension(
+    cluster: &Cluster,
+    app: &str,
+    s: &Suspension,
+) -> Result<(), StoreError> {
+    ensure_namespace(cluster).await?;
+    let kind = configmaps(cluster).await?;
+    let name = suspension_name(app);
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": {
+            crate::model::MANAGED_BY_LABEL: crate::model::MANAGED_BY_VALUE, SUSPENSION_LABEL: app}},
+        "data": {"who": s.who, "reason": s.reason, "since": s.since.to_string()},
+    });
+    cluster
+        .apply(&kind, Some(SYSTEM_NAMESPACE), &name, &cm, false)
+        .await
+        .map(|_| ())
+        .map_err(|source| StoreError::Api {
+            what: format!("writing {SYSTEM_NAMESPACE}/{name}"),
+            source,
+        })
+}
+
+/// Removes a suspension record (absent is fine).
+pub async fn delete_suspension(cluster: &Cluster, app: &str) -> Result<(), StoreError> {
+    let kind = configmaps(cluster).await?;
+    let name = suspension_name(app);
+    cluster
+        .delete(&kind, Some(SYSTEM_NAMESPACE), &name)
+        .await
+        .map_err(|source| StoreError::Api {
+            what: format!("deleting {SYSTEM_NAMESPACE}/{name}"),
+            source,
+        })
 }

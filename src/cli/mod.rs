@@ -6,6 +6,7 @@ mod diff;
 mod history;
 mod rollback;
 mod run;
+mod suspend;
 mod sync;
 mod validate;
 
@@ -115,6 +116,29 @@ pub enum Command {
         /// The commit to revert.
         rev: Option<String>,
     },
+    /// Stop applying, correcting and pruning an app (on one cluster or all),
+    /// recorded in the cluster with who, why and when; diffs still computed.
+    Suspend {
+        /// The app.
+        app: String,
+        /// Only this cluster (default: every cluster of the daemon config).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Why (shown in status until resumed).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $USER@host).
+        #[arg(long)]
+        who: Option<String>,
+    },
+    /// Undo `plumb suspend`: the app converges on git again.
+    Resume {
+        /// The app.
+        app: String,
+        /// Only this cluster (default: every cluster).
+        #[arg(long)]
+        cluster: Option<String>,
+    },
 }
 
 /// Sets up `tracing` on stderr.
@@ -146,6 +170,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { .. } => not_yet("status"),
         Command::History { limit, .. } => history::history(&cli.global, limit),
         Command::Rollback { rev } => rollback::rollback(&cli.global, rev),
+        Command::Suspend {
+            app,
+            cluster,
+            reason,
+            who,
+        } => suspend::suspend(&cli.global, &app, cluster, Some((reason, who))),
+        Command::Resume { app, cluster } => suspend::suspend(&cli.global, &app, cluster, None),
     }
 }
 

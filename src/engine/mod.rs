@@ -4,6 +4,7 @@
 
 pub mod clusters;
 pub mod desired;
+pub mod doors;
 pub mod worker;
 
 use std::path::PathBuf;

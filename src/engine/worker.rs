@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::desired::Desired;
+use super::doors::{Doors, FightPolicy, SuspensionEvent};
 use crate::apply::{self, ApplyError, ApplyOptions};
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::RepoConfig;
@@ -32,6 +33,7 @@ pub struct WorkerOptions {
     /// Wait after the first drift event to coalesce a burst.
     pub debounce: Duration,
     pub apply: ApplyOptions,
+    pub fights: FightPolicy,
 }
 
 impl Default for WorkerOptions {
@@ -41,6 +43,7 @@ impl Default for WorkerOptions {
             ready_timeout: Duration::from_secs(30),
             debounce: Duration::from_millis(20),
             apply: ApplyOptions::default(),
+            fights: FightPolicy::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ pub struct Worker {
     unreachable: u32,
     /// The revision recorded on the cluster as fully synced.
     synced_revision: Option<String>,
+    doors: Doors,
 }
 
 impl Worker {
@@ -81,6 +85,7 @@ impl Worker {
             retries: BTreeMap::new(),
             unreachable: 0,
             synced_revision: None,
+            doors: Doors::new(opts.fights),
         }
     }
 
@@ -95,6 +100,12 @@ impl Worker {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut dirty: Option<BTreeSet<String>> = None; // None: every app
+        let (tx, mut suspensions) = mpsc::unbounded_channel();
+        let watch = tokio::spawn(super::doors::watch_suspensions(
+            self.cluster.client.clone(),
+            tx,
+        ));
+        let _abort = AbortOnDrop(watch);
         loop {
             if *shutdown.borrow() {
                 return;
@@ -120,6 +131,12 @@ impl Worker {
                         apps.insert(a);
                     }
                     dirty.get_or_insert_with(BTreeSet::new).extend(apps);
+                }
+                Some(ev) = suspensions.recv() => {
+                    match self.apply_suspension_event(ev) {
+                        Some(app) => { dirty.get_or_insert_with(BTreeSet::new).insert(app); }
+                        None => dirty = None,
+                    }
                 }
                 _ = tokio::time::sleep_until(next_retry) => {
                     let due = self.due_retries();
@@ -198,6 +215,26 @@ impl Worker {
         Ok(out)
     }
 
+    /// Records a suspension change; returns the app to revisit (`None`: all).
+    fn apply_suspension_event(&mut self, ev: SuspensionEvent) -> Option<String> {
+        match ev {
+            SuspensionEvent::All(all) => {
+                self.doors.suspensions = all;
+                None
+            }
+            SuspensionEvent::Set(app, s) => {
+                info!(cluster = %self.cluster.name, %app, reason = %s.reason, who = %s.who, "app suspended");
+                self.doors.suspensions.insert(app.clone(), s);
+                Some(app)
+            }
+            SuspensionEvent::Cleared(app) => {
+                info!(cluster = %self.cluster.name, %app, "app resumed");
+                self.doors.suspensions.remove(&app);
+                Some(app)
+            }
+        }
+    }
+
     /// Reads inventories if needed; false while the cluster is unreachable.
     async fn load_inventories(&mut self) -> bool {
         if self.inventories.is_some() {
@@ -206,6 +243,7 @@ impl Worker {
         match apply::inventory::read_all(&self.cluster).await {
             Ok(records) => {
                 self.inventories = Some(records.inventories);
+                self.doors.suspensions = records.suspensions;
                 self.synced_revision = records.synced_revision;
                 self.unreachable = 0;
                 self.status.set_cluster(&self.cluster.name, true, None);
@@ -394,12 +432,21 @@ impl Worker {
             prune: spec.prune,
             allow_mass_prune: spec.allow_mass_prune,
         };
-        let cs = plan::plan(set, &inventory, &self.live, policy);
-        self.status.update(&cluster, app, |s| s.set_plan(&cs));
-        if spec.suspend {
+        let mut cs = plan::plan(set, &inventory, &self.live, policy);
+        let suspended = self.doors.suspension(app, spec);
+        if suspended.is_none() {
+            self.doors.guard_corrections(&mut cs, &self.live);
+        }
+        let mut doors = self.doors.object_doors(&cs);
+        doors.extend(suspended.clone());
+        self.status.update(&cluster, app, |s| {
+            s.set_plan(&cs);
+            s.doors = doors;
+        });
+        if let Some(door) = suspended {
             self.status.update(&cluster, app, |s| {
                 s.sync = SyncState::Suspended;
-                s.errors = vec!["suspended in plumb.yaml".into()];
+                s.errors = vec![format!("suspended: {}", door.reason)];
             });
             return None;
         }
@@ -613,5 +660,14 @@ pub fn apps_on(desired: &Desired, cluster: &str) -> Vec<(String, AppSpec)> {
             .map(|(n, s)| (n, s.clone()))
             .collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// Aborts a task when dropped (the worker's helpers end with it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

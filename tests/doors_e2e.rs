@@ -1,0 +1,226 @@
+//! Exit doors, played out against the daemon: suspend + hand-fix + restart
+//! + resume; a hands-off object; a fight with a second writer.
+
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, Sim, TestRepo, daemon_config, eventually, plumb_async};
+use serde_json::{Value, json};
+
+const CONFIG: &str = "\
+clusters:
+  a: {}
+apps:
+  platform:
+    path: apps/platform
+    cluster_scoped: true
+  web:
+    path: apps/web
+    namespace: web
+    depends_on: [platform]
+";
+
+const LONG: Duration = Duration::from_secs(20);
+
+struct Env {
+    dir: tempfile::TempDir,
+    repo: TestRepo,
+    a: Sim,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = TestRepo::new();
+        repo.write("plumb.yaml", CONFIG);
+        repo.write(
+            "apps/platform/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
+        );
+        for n in ["a1", "a2", "a3"] {
+            repo.write(&format!("apps/web/{n}.yaml"), &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: {n} }}\ndata: {{ value: git }}\n"));
+        }
+        repo.commit("initial");
+        let a = Sim::start("a", dir.path()).await;
+        Env { dir, repo, a }
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        daemon_config(self.dir.path(), self.repo.path(), &[&self.a])
+    }
+
+    fn daemon(&self, log: &str) -> Daemon {
+        Daemon::start(&self.config(), &self.dir.path().join(log))
+    }
+
+    async fn plumb(&self, args: &[&str]) -> std::process::Output {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.push("--config".into());
+        v.push(self.config().display().to_string());
+        plumb_async(v).await
+    }
+
+    async fn value(&self, name: &str) -> Option<String> {
+        self.a
+            .configmap("web", name)
+            .await
+            .and_then(|c| c["data"]["value"].as_str().map(str::to_string))
+    }
+
+    async fn hand_edit(&self, name: &str, value: &str, manager: &str) {
+        let req = http::Request::patch(format!(
+            "/api/v1/namespaces/web/configmaps/{name}?fieldManager={manager}"
+        ))
+        .header("Content-Type", "application/merge-patch+json")
+        .body(serde_json::to_vec(&json!({"data": {"value": value}})).unwrap())
+        .unwrap();
+        let _: Value = self.a.client.request(req).await.unwrap();
+    }
+
+    async fn wait_value(&self, d: &Daemon, name: &str, want: &str) {
+        eventually(&format!("{name} = {want}"), LONG, Some(d), || async {
+            (self.value(name).await.as_deref() == Some(want)).then_some(())
+        })
+        .await;
+    }
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_fix_survives_suspension_and_a_restart_and_resume_converges_to_git() {
+    let env = Env::new().await;
+    let d = env.daemon("d1.log");
+    env.wait_value(&d, "a1", "git").await;
+
+    let out = env
+        .plumb(&[
+            "suspend",
+            "web",
+            "--reason",
+            "INC-42 hot-fix",
+            "--who",
+            "alice",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the daemon saw the suspension", LONG, Some(&d), || async {
+        d.logs().contains("app suspended").then_some(())
+    })
+    .await;
+    env.hand_edit("a1", "hot-fix", "kubectl-edit").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        env.value("a1").await.as_deref(),
+        Some("hot-fix"),
+        "plumb reverted a hot-fix while suspended"
+    );
+
+    // The suspension lives in the cluster: a restarted daemon honours it.
+    drop(d);
+    let d = env.daemon("d2.log");
+    eventually(
+        "restarted daemon finished a pass",
+        LONG,
+        Some(&d),
+        || async { d.logs().contains("pass complete").then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.value("a1").await.as_deref(), Some("hot-fix"));
+    let record = env
+        .a
+        .configmap("plumb-system", "plumb-suspend-web")
+        .await
+        .expect("suspension stored in the cluster");
+    assert_eq!(record["data"]["who"], "alice");
+    assert_eq!(record["data"]["reason"], "INC-42 hot-fix");
+
+    // diff shows what resuming would do.
+    let out = env.plumb(&["diff", "--app", "web"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("ConfigMap/web/a1 correct"),
+        "{}",
+        text(&out)
+    );
+
+    let out = env.plumb(&["resume", "web"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    env.wait_value(&d, "a1", "git").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hands_off_object_is_left_alone_until_the_annotation_goes() {
+    let env = Env::new().await;
+    let d = env.daemon("d.log");
+    env.wait_value(&d, "a2", "git").await;
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let kc = env.a.kubeconfig.to_str().unwrap().to_string();
+    let annotate = |arg: &str| {
+        std::process::Command::new(&kubectl)
+            .args([
+                "--kubeconfig",
+                &kc,
+                "annotate",
+                "-n",
+                "web",
+                "configmap",
+                "a2",
+                arg,
+            ])
+            .output()
+            .expect("kubectl runs")
+    };
+    let out = annotate("plumb.dev/reconcile=disabled");
+    assert!(out.status.success(), "{}", text(&out));
+    env.hand_edit("a2", "by-hand", "kubectl-edit").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        env.value("a2").await.as_deref(),
+        Some("by-hand"),
+        "a hands-off object was corrected"
+    );
+    let out = annotate("plumb.dev/reconcile-");
+    assert!(out.status.success(), "{}", text(&out));
+    env.wait_value(&d, "a2", "git").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fight_with_another_writer_is_reported_not_flapped() {
+    let env = Env::new().await;
+    let d = env.daemon("d.log");
+    env.wait_value(&d, "a3", "git").await;
+    env.a.sim.reset_counters();
+    // A second writer that insists, every 100 ms, for 3 s.
+    for i in 0..30 {
+        env.hand_edit("a3", &format!("theirs-{i}"), "other-controller")
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs = d.logs();
+    assert!(
+        logs.contains("fight detected"),
+        "no fight reported:\n{logs}"
+    );
+    assert!(
+        logs.contains("other-controller"),
+        "the fight names the other writer:\n{logs}"
+    );
+    let c = env.a.sim.counters();
+    let plumb_patches = c.resource_verb("configmaps", "patch").saturating_sub(30);
+    assert!(
+        plumb_patches <= 6,
+        "plumb kept flapping: {plumb_patches} corrections; {c:?}"
+    );
+}
