@@ -18,11 +18,9 @@ pub fn suspend(
     suspend: Option<(String, Option<String>)>,
 ) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
-    if let Some(c) = &cluster {
-        if !cfg.clusters.contains_key(c) {
-            eprintln!("error: unknown cluster {c:?}");
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
+    if let Some(c) = cluster.as_ref().filter(|c| !cfg.clusters.contains_key(*c)) {
+        eprintln!("error: unknown cluster {c:?}");
+        return Ok(ExitCode::from(EXIT_ERROR));
     }
     super::runtime()?.block_on(async move {
         let conns = clusters::connect(&cfg, Embedded::Attach, cluster.as_deref()).await?;
