@@ -1,0 +1,177 @@
+//! The simulated cluster: registry + store behind one lock, plus the
+//! request-independent handles (counters, faults, workload mode).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::counters::CounterSet;
+use crate::error::ApiError;
+use crate::faults::FaultState;
+use crate::registry::{Registry, ResourceType};
+use crate::store::Store;
+use crate::util;
+use crate::workload::WorkloadMode;
+
+/// Everything that changes under one lock (never held across `.await`).
+#[derive(Debug)]
+pub struct State {
+    pub registry: Registry,
+    pub store: Store,
+}
+
+/// How unknown/duplicate fields are handled (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldValidation {
+    Strict,
+    Warn,
+    Ignore,
+}
+
+impl FieldValidation {
+    pub fn parse(s: Option<&str>) -> Result<FieldValidation, ApiError> {
+        match s {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}; must be Ignore, Warn, or Strict"
+            ))),
+        }
+    }
+}
+
+/// Options common to every write.
+#[derive(Debug, Clone)]
+pub struct WriteOpts {
+    pub dry_run: bool,
+    /// `fieldManager`, or the user agent's first word when absent.
+    pub manager: String,
+    /// Whether `fieldManager` was given (required for apply).
+    pub manager_given: bool,
+    pub validation: FieldValidation,
+    pub force: bool,
+}
+
+impl Default for WriteOpts {
+    fn default() -> Self {
+        WriteOpts {
+            dry_run: false,
+            manager: "kubesim".to_string(),
+            manager_given: false,
+            validation: FieldValidation::Warn,
+            force: false,
+        }
+    }
+}
+
+/// What a request addresses, after registry lookup.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub rt: Arc<ResourceType>,
+    pub version: String,
+    pub namespace: Option<String>,
+    /// The `status` subresource.
+    pub status: bool,
+}
+
+impl Target {
+    pub fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("")
+    }
+}
+
+/// A successful write.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    pub object: Value,
+    /// 200 OK or 201 Created (202 for a pending deletion).
+    pub code: u16,
+    pub warnings: Vec<String>,
+}
+
+/// The cluster shared by the HTTP server and the library handle.
+#[derive(Debug)]
+pub struct Cluster {
+    state: Mutex<State>,
+    pub counters: CounterSet,
+    pub faults: FaultState,
+    /// Set to true when the server shuts down (ends watches).
+    pub shutdown: watch::Sender<bool>,
+    pub workload: Mutex<WorkloadMode>,
+    pub bookmark_interval: Duration,
+}
+
+impl Cluster {
+    pub fn new(window: usize, workload: WorkloadMode, bookmark_interval: Duration) -> Cluster {
+        Cluster {
+            state: Mutex::new(State {
+                registry: Registry::new(),
+                store: Store::new(window),
+            }),
+            counters: CounterSet::default(),
+            faults: FaultState::default(),
+            shutdown: watch::channel(false).0,
+            workload: Mutex::new(workload),
+            bookmark_interval,
+        }
+    }
+
+    /// The state lock. A poisoned lock is recovered: every mutation keeps
+    /// the state consistent before it can panic.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub fn workload_mode(&self) -> WorkloadMode {
+        match self.workload.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    pub fn set_workload_mode(&self, mode: WorkloadMode) {
+        match self.workload.lock() {
+            Ok(mut g) => *g = mode,
+            Err(p) => *p.into_inner() = mode,
+        }
+    }
+}
+
+/// An object as served at `version`: only `apiVersion` differs between the
+/// versions of one kind (CRDs use conversion strategy `None`).
+pub fn at_version(obj: &Value, rt: &ResourceType, version: &str) -> Value {
+    let mut out = obj.clone();
+    if let Some(m) = out.as_object_mut() {
+        m.insert("apiVersion".into(), Value::String(rt.api_version(version)));
+    }
+    out
+}
+
+/// Checks that a namespace exists and accepts new content.
+pub fn check_namespace(
+    state: &State,
+    ns: &str,
+    group: &str,
+    resource: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let key = crate::registry::ResKey::new("", "namespaces");
+    let Some(nsobj) = state.store.get(&key, "", ns) else {
+        return Err(ApiError::not_found("", "namespaces", ns));
+    };
+    if util::get_path(&nsobj, &["metadata", "deletionTimestamp"]).is_some() {
+        // Mirrors the NamespaceLifecycle admission plugin (403, not 404).
+        let what = crate::error::qualified(group, resource);
+        return Err(ApiError::forbidden(format!(
+            "{what} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated"
+        ))
+        .with_details(name, group, resource));
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Request accounting: API requests by verb and by resource, dry-run writes
+//! separately. Admin (`/kubesim/...`) requests are not counted.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Verbs that change state.
+pub const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
+
+/// A snapshot of the request counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    /// Every counted API request (incl. discovery and dry-run).
+    pub total: u64,
+    /// Non-dry-run requests by verb: get, list, watch, create, update,
+    /// patch, delete, deletecollection.
+    pub by_verb: BTreeMap<String, u64>,
+    /// Non-dry-run requests by resource (`configmaps`,
+    /// `deployments.apps`), then verb.
+    pub by_resource: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Dry-run writes by verb.
+    pub dry_run: BTreeMap<String, u64>,
+    /// Dry-run writes by resource, then verb.
+    pub dry_run_by_resource: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Discovery, OpenAPI and `/version` requests.
+    pub discovery: u64,
+    /// Requests answered by an injected fault.
+    pub faults_injected: u64,
+}
+
+impl Counters {
+    /// Non-dry-run requests of one verb.
+    pub fn verb(&self, verb: &str) -> u64 {
+        self.by_verb.get(verb).copied().unwrap_or(0)
+    }
+
+    /// Non-dry-run requests of one verb on one resource (`configmaps`,
+    /// `deployments.apps`).
+    pub fn resource_verb(&self, resource: &str, verb: &str) -> u64 {
+        self.by_resource
+            .get(resource)
+            .and_then(|m| m.get(verb))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// All non-dry-run requests on one resource.
+    pub fn resource(&self, resource: &str) -> u64 {
+        self.by_resource
+            .get(resource)
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// Sum of non-dry-run writes (create, update, patch, delete, deletecollection).
+    pub fn writes(&self) -> u64 {
+        WRITE_VERBS.iter().map(|v| self.verb(v)).sum()
+    }
+
+    /// Non-dry-run writes on one resource.
+    pub fn writes_on(&self, resource: &str) -> u64 {
+        WRITE_VERBS
+            .iter()
+            .map(|v| self.resource_verb(resource, v))
+            .sum()
+    }
+
+    /// Sum of dry-run writes.
+    pub fn dry_run_writes(&self) -> u64 {
+        self.dry_run.values().sum()
+    }
+}
+
+/// The live, shared counters.
+#[derive(Debug, Default)]
+pub struct CounterSet {
+    inner: Mutex<Counters>,
+}
+
+impl CounterSet {
+    fn with<R>(&self, f: impl FnOnce(&mut Counters) -> R) -> R {
+        match self.inner.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    pub fn record(&self, verb: &str, resource: &str, dry_run: bool) {
+        self.with(|c| {
+            c.total += 1;
+            let (by_verb, by_res) = if dry_run {
+                (&mut c.dry_run, &mut c.dry_run_by_resource)
+            } else {
+                (&mut c.by_verb, &mut c.by_resource)
+            };
+            *by_verb.entry(verb.to_string()).or_default() += 1;
+            *by_res
+                .entry(resource.to_string())
+                .or_default()
+                .entry(verb.to_string())
+                .or_default() += 1;
+        });
+    }
+
+    pub fn record_discovery(&self) {
+        self.with(|c| {
+            c.total += 1;
+            c.discovery += 1;
+        });
+    }
+
+    pub fn record_fault(&self) {
+        self.with(|c| c.faults_injected += 1);
+    }
+
+    pub fn snapshot(&self) -> Counters {
+        self.with(|c| c.clone())
+    }
+
+    pub fn reset(&self) {
+        self.with(|c| *c = Counters::default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums() {
+        let s = CounterSet::default();
+        s.record("get", "configmaps", false);
+        s.record("create", "configmaps", false);
+        s.record("patch", "deployments.apps", false);
+        s.record("patch", "deployments.apps", true);
+        s.record_discovery();
+        let c = s.snapshot();
+        assert_eq!(c.total, 5);
+        assert_eq!(c.writes(), 2);
+        assert_eq!(c.writes_on("deployments.apps"), 1);
+        assert_eq!(c.dry_run_writes(), 1);
+        assert_eq!(c.resource("configmaps"), 2);
+        s.reset();
+        assert_eq!(s.snapshot(), Counters::default());
+    }
+}

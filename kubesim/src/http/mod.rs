@@ -1,0 +1,214 @@
+//! The HTTP front: routing, accounting and faults, then dispatch to the
+//! discovery, OpenAPI, resource and admin handlers.
+
+pub mod admin;
+pub mod discovery;
+pub mod openapi;
+pub mod path;
+pub mod resource;
+pub mod table;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde_json::Value;
+
+use crate::cluster::Cluster;
+use crate::error::ApiError;
+use crate::registry::ResourceType;
+use path::{ResourcePath, Route};
+
+/// Largest request body the real server accepts (3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+pub fn router(cluster: Arc<Cluster>) -> Router {
+    admin::routes().fallback(api).with_state(cluster)
+}
+
+/// Query parameters; repeated keys keep the first value.
+#[derive(Debug, Default, Clone)]
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn parse(q: Option<&str>) -> Query {
+        let mut m = HashMap::new();
+        for (k, v) in form_urlencoded::parse(q.unwrap_or("").as_bytes()) {
+            m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+        Query(m)
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("true" | "1"))
+    }
+}
+
+/// JSON response with optional `Warning` headers.
+pub fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
+    json_bytes(
+        code,
+        serde_json::to_vec(body).unwrap_or_default(),
+        "application/json",
+        warnings,
+    )
+}
+
+pub fn json_bytes(code: u16, bytes: Vec<u8>, content_type: &str, warnings: &[String]) -> Response {
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            h.append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
+pub fn error_response(e: &ApiError) -> Response {
+    let mut resp = json_response(e.code, &e.to_status(), &[]);
+    if let Some(secs) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+fn route_not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+/// The verb of a resource request (kube-apiserver's RequestInfo).
+pub fn verb_of(method: &Method, rp: &ResourcePath, q: &Query) -> &'static str {
+    let watch = rp.watch_prefix || q.flag("watch");
+    match *method {
+        Method::GET | Method::HEAD if rp.name.is_some() && !watch => "get",
+        Method::GET | Method::HEAD if watch => "watch",
+        Method::GET | Method::HEAD => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE if rp.name.is_some() => "delete",
+        Method::DELETE => "deletecollection",
+        _ => "unknown",
+    }
+}
+
+async fn api(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let route = path::parse(parts.uri.path());
+    let q = Query::parse(parts.uri.query());
+    let (verb, rt) = classify(&cluster, &route, &parts.method, &q);
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_response(&ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                "the request entity is too large",
+            ));
+        }
+    };
+    match &route {
+        Route::Resource(_) => {
+            let resource = rt.as_ref().map(|r| r.key().qualified()).unwrap_or_default();
+            let delete_body: &[u8] = if verb.starts_with("delete") {
+                &body
+            } else {
+                &[]
+            };
+            let dry_run = is_write(verb) && is_dry_run(&q, delete_body);
+            cluster.counters.record(verb, &resource, dry_run);
+        }
+        _ => cluster.counters.record_discovery(),
+    }
+    let latency = cluster.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(e) = cluster.faults.check(verb, rt.as_deref()) {
+        cluster.counters.record_fault();
+        return error_response(&e);
+    }
+    let headers = parts.headers;
+    match route {
+        Route::Resource(rp) => match rt {
+            Some(rt) => resource::handle(cluster, &parts.method, rp, rt, q, &headers, &body).await,
+            None => error_response(&route_not_found()),
+        },
+        Route::NotFound => error_response(&route_not_found()),
+        other => discovery::handle(&cluster, &other, &headers, &q),
+    }
+}
+
+/// `dryRun` in the query, or (DELETE) in the DeleteOptions body.
+fn is_dry_run(q: &Query, body: &[u8]) -> bool {
+    if q.get("dryRun").is_some_and(|d| !d.is_empty()) {
+        return true;
+    }
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| {
+            b.get("dryRun")
+                .and_then(Value::as_array)
+                .map(|a| !a.is_empty())
+        })
+        .unwrap_or(false)
+}
+
+fn is_write(verb: &str) -> bool {
+    crate::counters::WRITE_VERBS.contains(&verb)
+}
+
+/// The verb and resource type of a request, for accounting and faults.
+fn classify(
+    cluster: &Cluster,
+    route: &Route,
+    method: &Method,
+    q: &Query,
+) -> (&'static str, Option<Arc<ResourceType>>) {
+    match route {
+        Route::Resource(rp) => {
+            let rt = cluster
+                .lock()
+                .registry
+                .lookup(&rp.group, &rp.version, &rp.resource);
+            (verb_of(method, rp, q), rt)
+        }
+        _ => ("discovery", None),
+    }
+}
+
+/// Whether the client asked for a server-side Table (`kubectl get`).
+pub fn wants_table(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=Table"))
+        })
+}
