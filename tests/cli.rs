@@ -43,10 +43,11 @@ fn usage_mistakes_exit_two() {
         Some(2),
         "sync without --once"
     );
-    let out = plumb(&["status"]);
+    // No daemon listens there: a clear message, exit 2.
+    let out = plumb(&["status", "--server", "http://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("not yet available"),
+        stderr(&out).contains("cannot reach the plumb daemon at http://127.0.0.1:1"),
         "{}",
         stderr(&out)
     );

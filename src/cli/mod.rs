@@ -6,6 +6,7 @@ mod diff;
 mod history;
 mod rollback;
 mod run;
+mod status;
 mod suspend;
 mod sync;
 mod validate;
@@ -167,7 +168,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { repo_dir, rev } => validate::validate(repo_dir, rev),
         Command::Sync { once, cluster, app } => sync::sync(&cli.global, once, cluster, app),
         Command::Diff { cluster, app } => diff::diff(&cli.global, cluster, app),
-        Command::Status { .. } => not_yet("status"),
+        Command::Status { server, json } => status::status(&server, json),
         Command::History { limit, .. } => history::history(&cli.global, limit),
         Command::Rollback { rev } => rollback::rollback(&cli.global, rev),
         Command::Suspend {
@@ -187,9 +188,4 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-fn not_yet(name: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("error: `plumb {name}` is not yet available in this build");
-    Ok(ExitCode::from(EXIT_ERROR))
 }

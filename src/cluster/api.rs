@@ -260,3 +260,45 @@ impl Cluster {
         }
     }
 }
+
+// --- Create and replace (optimistic concurrency) --------------------------
+// Used by leader election (`crate::lease`): a create fails with 409
+// `AlreadyExists` when the object exists, a replace with 409 `Conflict` when
+// `metadata.resourceVersion` is not the stored one. Neither retries a 409.
+
+impl Cluster {
+    /// Creates `obj` (POST); returns the object as stored.
+    pub async fn create(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ApiError> {
+        let body = serde_json::to_vec(obj).map_err(|e| ApiError::Request(e.to_string()))?;
+        let req = Request::new(collection_path(kind, namespace));
+        let pp = kube::api::PostParams::default();
+        let bytes = self.send(|| req.create(&pp, body.clone()), false).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))
+    }
+
+    /// Replaces `name` with `obj` (PUT). When `obj` carries
+    /// `metadata.resourceVersion`, the server refuses (409) unless it is the
+    /// stored one.
+    pub async fn replace(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        obj: &Value,
+    ) -> Result<Value, ApiError> {
+        let body = serde_json::to_vec(obj).map_err(|e| ApiError::Request(e.to_string()))?;
+        let req = Request::new(collection_path(kind, namespace));
+        let pp = kube::api::PostParams::default();
+        let bytes = self
+            .send(|| req.replace(name, &pp, body.clone()), false)
+            .await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))
+    }
+}

@@ -96,6 +96,10 @@ pub struct AppStatus {
     /// Open exit doors (suspension, hands-off objects, fights).
     #[serde(default)]
     pub doors: Vec<Door>,
+    /// Health of the applied objects (worst object; see `crate::health`).
+    /// `None` until the engine has assessed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 impl AppStatus {
@@ -112,6 +116,7 @@ impl AppStatus {
             last_sync: None,
             drift_corrections: 0,
             doors: Vec::new(),
+            health: None,
         }
     }
 

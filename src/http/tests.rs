@@ -1,0 +1,301 @@
+//! Routes through `tower::ServiceExt::oneshot`: no socket needed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::*;
+use crate::health::Health;
+use crate::status::{Door, DoorKind, SyncState};
+
+struct FakeLog(Vec<Revision>);
+
+impl CommitLog for FakeLog {
+    fn log(&self, limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, String>> {
+        let v: Vec<Revision> = self.0.iter().take(limit).cloned().collect();
+        Box::pin(async move { Ok(v) })
+    }
+}
+
+fn rev(id: char, subject: &str) -> Revision {
+    let id: String = std::iter::repeat_n(id, 40).collect();
+    Revision {
+        short: id[..7].to_string(),
+        id,
+        subject: subject.into(),
+        author: "Ada <ada@example.com>".into(),
+        time: 1_795_000_000,
+    }
+}
+
+fn state() -> HttpState {
+    let status = Status::default();
+    status.set_revision(&"b".repeat(40));
+    status.set_cluster("prod-eu", true, None);
+    status.update("prod-eu", "web", |a| {
+        a.sync = SyncState::Failed;
+        a.applied_revision = Some("a".repeat(40));
+        a.desired_revision = Some("b".repeat(40));
+        a.errors = vec!["apps/web/deploy.yaml:12:7: <script>alert(1)</script>".into()];
+        a.health = Some(Health::degraded("Job web/migrate: BackoffLimitExceeded"));
+        a.doors = vec![Door {
+            kind: DoorKind::HandsOff,
+            object: Some("ConfigMap web/tuning".into()),
+            reason: "tuning by hand".into(),
+            who: Some("ops@example.com".into()),
+            since: 1_795_000_000,
+        }];
+    });
+    HttpState::new(status, Arc::new(Metrics::new()), Arc::new(Notify::new()))
+        .with_history(Arc::new(FakeLog(vec![
+            rev('b', "second"),
+            rev('a', "first"),
+        ])))
+        .with_webhooks(WebhookSecrets {
+            github: Some(Secret::new("gh-secret")),
+            gitlab: Some(Secret::new("gl-token")),
+            generic: None,
+        })
+}
+
+async fn call(s: &HttpState, req: Request<Body>) -> (StatusCode, String, String) {
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    let code = resp.status();
+    let ct = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, ct, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn get_path(s: &HttpState, path: &str) -> (StatusCode, String, String) {
+    call(s, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
+fn hook(headers: &[(&str, &str)], body: &str) -> Request<Body> {
+    let mut r = Request::post("/hooks/git");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.body(Body::from(body.to_string())).unwrap()
+}
+
+async fn poked(s: &HttpState) -> bool {
+    tokio::time::timeout(Duration::from_millis(50), s.poke.notified())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn probes() {
+    let s = state();
+    assert_eq!(get_path(&s, "/healthz").await.0, StatusCode::OK);
+    assert_eq!(
+        get_path(&s, "/readyz").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let (tx, rx) = watch::channel(false);
+    let s = s.with_readiness(Readiness::from_watch(rx));
+    assert_eq!(
+        get_path(&s, "/readyz").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    tx.send_replace(true);
+    assert_eq!(get_path(&s, "/readyz").await.0, StatusCode::OK);
+    assert_eq!(get_path(&s, "/nope").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn status_json_follows_the_documented_schema() {
+    let (code, ct, body) = get_path(&state(), "/api/v1/status").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(ct, "application/json");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["api_version"], "plumb.dev/v1");
+    assert_eq!(v["kind"], "Status");
+    assert!(v["generated_at"].as_u64().unwrap() > 1_700_000_000);
+    assert_eq!(v["clusters"][0]["name"], "prod-eu");
+    let app = &v["apps"][0];
+    assert_eq!(app["sync"], "Failed");
+    assert_eq!(app["health"]["state"], "Degraded");
+    assert_eq!(app["applied_commit"]["subject"], "first");
+    assert_eq!(app["applied_commit"]["author"], "Ada <ada@example.com>");
+    assert_eq!(app["doors"][0]["kind"], "handsOff");
+    assert!(
+        app["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("apps/web/deploy.yaml:12:7:")
+    );
+    let doc: api::StatusDoc = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc.apps[0].app, "web");
+}
+
+#[tokio::test]
+async fn history_lists_commits_and_where_they_run() {
+    let (code, _, body) = get_path(&state(), "/api/v1/history?limit=5").await;
+    assert_eq!(code, StatusCode::OK);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kind"], "History");
+    assert_eq!(v["commits"][0]["subject"], "second");
+    assert_eq!(v["commits"][0]["running"], serde_json::json!([]));
+    assert_eq!(v["commits"][1]["running"][0]["app"], "web");
+    let mut s = state();
+    s.history = None;
+    assert_eq!(
+        get_path(&s, "/api/v1/history").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_text_with_status_gauges() {
+    let (code, ct, body) = get_path(&state(), "/metrics").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    assert!(
+        body.contains(r#"plumb_app_sync_status{cluster="prod-eu",app="web",status="Failed"} 1"#)
+    );
+    assert!(body.ends_with("# EOF\n"));
+}
+
+#[tokio::test]
+async fn the_page_escapes_everything_from_the_status() {
+    let (code, ct, body) = get_path(&state(), "/").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    assert!(!body.contains("<script>alert"), "unescaped error text");
+    assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(body.contains("apps/web/deploy.yaml:12:7:"));
+    assert!(body.contains("http-equiv=\"refresh\""));
+    assert!(
+        !body.contains("src=\"http") && !body.contains("href=\"http"),
+        "external asset"
+    );
+    assert!(body.contains("tuning by hand"), "open doors are listed");
+    assert_eq!(
+        page::esc(r#"<a href="x">'&'</a>"#),
+        "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    );
+}
+
+#[tokio::test]
+async fn github_signature_is_checked_and_a_good_one_pokes_the_follower() {
+    let s = state();
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let good = format!("sha256={}", hooks::sign(b"gh-secret", body.as_bytes()));
+    let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", &good)], body)).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert!(poked(&s).await, "a valid webhook triggers a fetch");
+    let forged = format!("sha256={}", hooks::sign(b"guess", body.as_bytes()));
+    for h in [forged.as_str(), "sha256=zz", "sha256=", "", "md5=abc"] {
+        let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", h)], body)).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "header {h:?}");
+    }
+    // A valid signature of another body does not fit this one.
+    let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", &good)], "{}")).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, ..) = call(&s, hook(&[], body)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "no signature at all");
+    assert!(!poked(&s).await, "nothing triggered by refused calls");
+    let (_, _, m) = get_path(&s, "/metrics").await;
+    assert!(
+        m.contains(r#"plumb_webhook_requests_total{provider="github",result="accepted"} 1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"plumb_webhook_requests_total{provider="github",result="unauthorized"} 6"#),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn gitlab_token_and_generic_hmac() {
+    let s = state();
+    let (code, ..) = call(&s, hook(&[("X-Gitlab-Token", "gl-token")], "{}")).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert!(poked(&s).await);
+    let (code, ..) = call(&s, hook(&[("X-Gitlab-Token", "gl-toke")], "{}")).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    // No generic secret configured: refused even with a "valid" signature.
+    let sig = hooks::sign(b"", b"{}");
+    let (code, ..) = call(&s, hook(&[("X-Plumb-Signature-256", &sig)], "{}")).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(!poked(&s).await);
+    let s = s.with_webhooks(WebhookSecrets::shared(Secret::new("shared")));
+    let sig = format!("sha256={}", hooks::sign(b"shared", b"payload"));
+    let (code, ..) = call(&s, hook(&[("X-Plumb-Signature-256", &sig)], "payload")).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    let bare = hooks::sign(b"shared", b"payload").to_uppercase();
+    let (code, ..) = call(&s, hook(&[("X-Plumb-Signature-256", &bare)], "payload")).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "bare upper-case hex");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let s = state();
+    let body = "x".repeat(hooks::MAX_BODY + 1);
+    let good = format!("sha256={}", hooks::sign(b"gh-secret", body.as_bytes()));
+    let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", &good)], &body)).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!poked(&s).await);
+}
+
+#[test]
+fn secrets_never_print_and_load_from_files() {
+    assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("token");
+    std::fs::write(&f, "s3cret\n").unwrap();
+    assert_eq!(Secret::from_file(&f).unwrap(), Secret::new("s3cret"));
+    std::fs::write(&f, "\n").unwrap();
+    assert!(
+        Secret::from_file(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+    assert!(Secret::from_env("PLUMB_TEST_NO_SUCH_VAR_42").is_err());
+}
+
+#[tokio::test]
+async fn a_real_listener_serves_and_shuts_down() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, mut stop_rx) = watch::channel(false);
+    let task = tokio::spawn(server.run(state(), async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    let url = format!("http://{addr}");
+    let doc: api::StatusDoc = client::get_json(&url, "/api/v1/status").await.unwrap();
+    assert_eq!(doc.apps.len(), 1);
+    let e = client::get(&url, "/readyz").await.unwrap_err();
+    assert!(e.to_string().contains("503"), "{e}");
+    stop.send_replace(true);
+    task.await.unwrap().unwrap();
+    let e = client::get(&url, "/healthz").await.unwrap_err();
+    assert!(e.is_unreachable(), "{e}");
+    assert!(client::get("https://x", "/").await.is_err());
+}
+
+#[tokio::test]
+async fn an_empty_daemon_serves_a_page_and_a_document() {
+    let s = HttpState::new(
+        Status::default(),
+        Arc::new(Metrics::new()),
+        Arc::new(Notify::new()),
+    );
+    let (code, _, body) = get_path(&s, "/").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.contains("No apps yet"), "{body}");
+    let (_, _, body) = get_path(&s, "/api/v1/status").await;
+    let doc: api::StatusDoc = serde_json::from_str(&body).unwrap();
+    assert!(doc.apps.is_empty() && doc.revision.is_none());
+}
