@@ -97,7 +97,7 @@ pub async fn write(cluster: &Cluster, inv: &Inventory) -> Result<usize, StoreErr
 }
 
 /// Creates `plumb-system` once per process (apply is idempotent).
-async fn ensure_namespace(cluster: &Cluster) -> Result<(), StoreError> {
+pub async fn ensure_namespace(cluster: &Cluster) -> Result<(), StoreError> {
     if cluster.namespace_ready() {
         return Ok(());
     }

@@ -20,6 +20,52 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     #[serde(default)]
     pub http: Http,
+    /// Two or more replicas: only the holder of a Lease writes.
+    #[serde(default)]
+    pub leader_election: LeaderElection,
+    /// A revision still Progressing after this long is Degraded.
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout: GoDuration,
+}
+
+/// Leader election through a `coordination.k8s.io/v1` Lease.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElection {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The cluster holding the Lease (default: the first cluster by name).
+    pub cluster: Option<String>,
+    #[serde(default = "default_lease_namespace")]
+    pub namespace: String,
+    #[serde(default = "default_lease_name")]
+    pub name: String,
+    #[serde(default = "default_lease_duration")]
+    pub lease_duration: GoDuration,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        LeaderElection {
+            enabled: false,
+            cluster: None,
+            namespace: default_lease_namespace(),
+            name: default_lease_name(),
+            lease_duration: default_lease_duration(),
+        }
+    }
+}
+
+/// Where the webhook secrets are (each from an env var or a file).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    pub github_secret_env: Option<String>,
+    pub github_secret_file: Option<PathBuf>,
+    pub gitlab_token_env: Option<String>,
+    pub gitlab_token_file: Option<PathBuf>,
+    pub generic_secret_env: Option<String>,
+    pub generic_secret_file: Option<PathBuf>,
 }
 
 /// Where the config repository is and how to read it.
@@ -86,12 +132,16 @@ impl ClusterConnection {
 pub struct Http {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// `POST /hooks/git` secrets; without any, every webhook call is 401.
+    #[serde(default)]
+    pub webhooks: Webhooks,
 }
 
 impl Default for Http {
     fn default() -> Self {
         Http {
             listen: default_listen(),
+            webhooks: Webhooks::default(),
         }
     }
 }
@@ -106,6 +156,18 @@ fn default_repo_path() -> String {
     ".".into()
 }
 fn default_poll() -> GoDuration {
+    GoDuration::from_secs(15)
+}
+fn default_health_timeout() -> GoDuration {
+    GoDuration::from_secs(300)
+}
+fn default_lease_namespace() -> String {
+    crate::model::SYSTEM_NAMESPACE.into()
+}
+fn default_lease_name() -> String {
+    "plumb".into()
+}
+fn default_lease_duration() -> GoDuration {
     GoDuration::from_secs(15)
 }
 fn default_listen() -> SocketAddr {
@@ -175,6 +237,37 @@ impl DaemonConfig {
         for (name, conn) in &self.clusters {
             check_cluster(c, name, conn);
         }
+        let le = &self.leader_election;
+        if let Some(cluster) = le
+            .cluster
+            .as_ref()
+            .filter(|c| !self.clusters.contains_key(*c))
+        {
+            c.error(
+                "leader_election.cluster",
+                format!("unknown cluster \"{cluster}\""),
+            );
+        }
+        if le.lease_duration.0 < std::time::Duration::from_secs(3) {
+            c.error("leader_election.lease_duration", "must be at least 3s");
+        }
+        let w = &self.http.webhooks;
+        for (key, env, file) in [
+            ("github_secret", &w.github_secret_env, &w.github_secret_file),
+            ("gitlab_token", &w.gitlab_token_env, &w.gitlab_token_file),
+            (
+                "generic_secret",
+                &w.generic_secret_env,
+                &w.generic_secret_file,
+            ),
+        ] {
+            if env.is_some() && file.is_some() {
+                c.error(
+                    format!("http.webhooks.{key}_file"),
+                    format!("set either {key}_env or {key}_file, not both"),
+                );
+            }
+        }
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -187,6 +280,17 @@ impl DaemonConfig {
         for p in [&mut self.repo.token_file, &mut self.repo.ssh_key_file]
             .into_iter()
             .flatten()
+        {
+            *p = resolve(base, p);
+        }
+        let w = &mut self.http.webhooks;
+        for p in [
+            &mut w.github_secret_file,
+            &mut w.gitlab_token_file,
+            &mut w.generic_secret_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             *p = resolve(base, p);
         }

@@ -130,6 +130,7 @@ pub struct Follow {
     pub poke: Arc<Notify>,
     pub status: Status,
     pub tx: watch::Sender<Option<Arc<Desired>>>,
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Follows the branch: renders each new head and publishes it. Wakes on the
@@ -143,6 +144,7 @@ pub async fn follow(f: Follow, mut shutdown: watch::Receiver<bool>) {
         poke,
         status,
         tx,
+        metrics,
     } = f;
     let watcher = local_path.and_then(|p| match crate::source::watch_local(&p, &branch) {
         Ok(w) => Some(w),
@@ -156,7 +158,12 @@ pub async fn follow(f: Follow, mut shutdown: watch::Receiver<bool>) {
     });
     let mut known: Option<String> = None;
     loop {
-        match repo.poll(known.clone()).await {
+        let started = std::time::Instant::now();
+        let polled = repo.poll(known.clone()).await;
+        if let Some(m) = &metrics {
+            m.observe_git_fetch(started.elapsed());
+        }
+        match polled {
             Ok(Some(d)) => {
                 info!(revision = %d.revision, "new revision");
                 known = Some(d.revision.id.clone());

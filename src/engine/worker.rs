@@ -16,11 +16,16 @@ use crate::apply::{self, ApplyError, ApplyOptions};
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::RepoConfig;
 use crate::config::repo::AppSpec;
+use crate::health::{self, Health, HealthState};
 use crate::inventory::Inventory;
+use crate::metrics::Metrics;
 use crate::model::{Action, ChangeSet, DesiredSet};
 use crate::plan::live::LiveCache;
-use crate::plan::{self, PrunePolicy};
+use crate::plan::{self, LiveLookup, PrunePolicy};
 use crate::status::{self, Status, SyncState};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 /// Tunables of a worker.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +39,8 @@ pub struct WorkerOptions {
     pub debounce: Duration,
     pub apply: ApplyOptions,
     pub fights: FightPolicy,
+    /// A revision still Progressing after this long is Degraded.
+    pub health_timeout: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -44,6 +51,7 @@ impl Default for WorkerOptions {
             debounce: Duration::from_millis(20),
             apply: ApplyOptions::default(),
             fights: FightPolicy::default(),
+            health_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -69,6 +77,13 @@ pub struct Worker {
     /// The revision recorded on the cluster as fully synced.
     synced_revision: Option<String>,
     doors: Doors,
+    /// Whether this replica may write (leader election); always true alone.
+    leader: watch::Receiver<bool>,
+    metrics: Option<Arc<Metrics>>,
+    /// Set once the first full pass completed (for `/readyz`).
+    ready: Arc<AtomicBool>,
+    /// Since when each app has been Progressing.
+    progressing_since: HashMap<String, SystemTime>,
 }
 
 impl Worker {
@@ -86,7 +101,31 @@ impl Worker {
             unreachable: 0,
             synced_revision: None,
             doors: Doors::new(opts.fights),
+            leader: watch::channel(true).1,
+            metrics: None,
+            ready: Arc::default(),
+            progressing_since: HashMap::new(),
         }
+    }
+
+    /// Writes only while `leader` says so.
+    pub fn with_leader(mut self, leader: watch::Receiver<bool>) -> Self {
+        self.leader = leader;
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Turns true after the first complete pass.
+    pub fn ready_flag(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
+    }
+
+    fn is_leader(&self) -> bool {
+        *self.leader.borrow()
     }
 
     pub fn name(&self) -> &str {
@@ -106,6 +145,7 @@ impl Worker {
             tx,
         ));
         let _abort = AbortOnDrop(watch);
+        let mut leader_open = true;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -120,6 +160,14 @@ impl Worker {
             let next_retry = self.next_wakeup();
             tokio::select! {
                 _ = shutdown.changed() => return,
+                r = self.leader.changed(), if leader_open => {
+                    // Became the leader: catch up on everything at once.
+                    match r {
+                        Err(_) => leader_open = false,
+                        Ok(()) if *self.leader.borrow() => dirty = None,
+                        Ok(()) => {}
+                    }
+                }
                 r = desired.changed() => {
                     if r.is_err() { return; }
                     dirty = None;
@@ -311,14 +359,25 @@ impl Worker {
                 return; // the cluster went away mid-pass
             }
             let span = info_span!("reconcile", cluster = %cluster, app = %app, revision = %desired.revision.short);
+            let started = std::time::Instant::now();
             let state = self
                 .reconcile_app(desired, &app, spec)
                 .instrument(span)
                 .await;
+            self.assess_health(desired, &app);
+            if let Some(m) = &self.metrics {
+                m.observe_reconcile(&cluster, &app, started.elapsed());
+                if state.is_some() {
+                    m.inc_apply_errors(&cluster, &app);
+                }
+            }
             self.schedule(&app, state);
         }
         if dirty.is_none() {
-            self.record_synced(desired, config).await;
+            self.ready.store(true, Ordering::Relaxed);
+            if self.is_leader() {
+                self.record_synced(desired, config).await;
+            }
             info!(cluster = %cluster, revision = %desired.revision.short, "pass complete");
         }
     }
@@ -481,6 +540,13 @@ impl Worker {
             self.finish(app, &rev, None, &prune_conflicts, 0);
             return None;
         }
+        if !self.is_leader() {
+            self.status.update(&cluster, app, |s| {
+                s.sync = SyncState::OutOfSync;
+                s.errors = vec!["standby: another replica holds the lease and applies".into()];
+            });
+            return None;
+        }
         info!(
             creates = cs.count(Action::Create),
             updates = cs.count(Action::Update),
@@ -551,6 +617,42 @@ impl Worker {
                 }
             }
         });
+    }
+
+    /// The app's health: its worst object (a missing one counts), with a
+    /// revision Progressing past the timeout turned Degraded.
+    fn assess_health(&mut self, desired: &Desired, app: &str) {
+        let cluster = self.cluster.name.clone();
+        let Some(Ok(set)) = desired.clusters.get(&cluster).and_then(|c| c.apps.get(app)) else {
+            return;
+        };
+        let mut by_state: BTreeMap<HealthState, usize> = BTreeMap::new();
+        let per_object: Vec<(String, Health)> = set
+            .objects
+            .iter()
+            .map(|o| {
+                let h = self
+                    .live
+                    .live(&o.id)
+                    .map(|l| l.health)
+                    .unwrap_or_else(Health::missing);
+                *by_state.entry(h.state).or_default() += 1;
+                (o.id.to_string(), h)
+            })
+            .collect();
+        let h = health::app_health(per_object.iter().map(|(n, h)| (n.as_str(), h.clone())));
+        let now = SystemTime::now();
+        let since = if h.state == HealthState::Progressing {
+            *self.progressing_since.entry(app.to_string()).or_insert(now)
+        } else {
+            self.progressing_since.remove(app);
+            now
+        };
+        let h = health::with_deadline(h, since, now, self.opts.health_timeout);
+        if let Some(m) = &self.metrics {
+            m.set_objects_health(&cluster, app, &by_state);
+        }
+        self.status.update(&cluster, app, |s| s.health = Some(h));
     }
 
     fn unsynced_dependency(&self, spec: &AppSpec) -> Option<String> {

@@ -26,6 +26,8 @@ pub struct LiveObject {
     pub hands_off: bool,
     pub fingerprint: String,
     pub other_managers: Vec<String>,
+    /// Health assessed from the object's status when it was last seen.
+    pub health: crate::health::Health,
 }
 
 impl LiveObject {
@@ -46,6 +48,7 @@ impl LiveObject {
             hands_off: ann[RECONCILE_ANNOTATION] == DISABLED,
             fingerprint: fingerprint::fingerprint(v),
             other_managers: fingerprint::other_managers(v),
+            health: crate::health::assess(v),
         };
         Some((id, live))
     }

@@ -1,0 +1,332 @@
+//! The running daemon seen from outside: the status API, metrics and
+//! probes, git webhooks, and two replicas with leader election.
+
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, Sim, TestRepo, eventually, git};
+use serde_json::Value;
+
+const CONFIG: &str = "\
+clusters:
+  a: {}
+apps:
+  platform:
+    path: apps/platform
+    cluster_scoped: true
+  web:
+    path: apps/web
+    namespace: web
+    depends_on: [platform]
+";
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn cm(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: {name} }}\ndata: {{ value: {value} }}\n"
+    )
+}
+
+fn repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("plumb.yaml", CONFIG);
+    repo.write(
+        "apps/platform/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
+    );
+    repo.write("apps/web/a1.yaml", &cm("a1", "v1"));
+    repo.commit("initial");
+    repo
+}
+
+/// A daemon config; `http_extra` goes under `http:`, `extra` at the top.
+fn config(
+    dir: &std::path::Path,
+    url: &str,
+    sim: &Sim,
+    poll: &str,
+    extra: &str,
+    name: &str,
+) -> std::path::PathBuf {
+    config_with(dir, url, sim, poll, "", extra, name)
+}
+
+fn config_with(
+    dir: &std::path::Path,
+    url: &str,
+    sim: &Sim,
+    poll: &str,
+    http_extra: &str,
+    extra: &str,
+    name: &str,
+) -> std::path::PathBuf {
+    let text = format!(
+        "repo:\n  url: {url}\n  branch: main\n  poll_interval: {poll}\nclusters:\n  a: {{ kubeconfig: {} }}\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n{http_extra}{extra}",
+        sim.kubeconfig.display(),
+        dir.join(format!("state-{name}")).display()
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The daemon's HTTP address, from its log.
+async fn address(d: &Daemon) -> String {
+    eventually(
+        "the daemon logs its HTTP address",
+        LONG,
+        Some(d),
+        || async {
+            d.logs()
+                .split("on http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .map(|a| format!("http://{a}"))
+        },
+    )
+    .await
+}
+
+async fn http_get(url: &str) -> Option<(u16, String)> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", &url])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n')?;
+        Some((code.trim().parse().ok()?, body.to_string()))
+    })
+    .await
+    .unwrap()
+}
+
+async fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+    let mut args: Vec<String> = vec![
+        "-s".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        "-w".into(),
+        "%{http_code}".into(),
+        "-X".into(),
+        "POST".into(),
+    ];
+    for (k, v) in headers {
+        args.push("-H".into());
+        args.push(format!("{k}: {v}"));
+    }
+    args.push("--data-binary".into());
+    args.push(body.into());
+    args.push(url.into());
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args(&args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    })
+    .await
+    .unwrap()
+}
+
+async fn value(sim: &Sim, name: &str) -> Option<String> {
+    sim.configmap("web", name)
+        .await
+        .and_then(|c| c["data"]["value"].as_str().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_api_metrics_and_probes_describe_the_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let a = Sim::start("a", dir.path()).await;
+    let cfg = config(dir.path(), repo.path().to_str().unwrap(), &a, "1s", "", "d");
+    let d = Daemon::start(&cfg, &dir.path().join("d.log"));
+    let base = address(&d).await;
+    eventually(
+        "/readyz turns 200 after the first pass",
+        LONG,
+        Some(&d),
+        || async {
+            http_get(&format!("{base}/readyz"))
+                .await
+                .filter(|(c, _)| *c == 200)
+        },
+    )
+    .await;
+    let (code, body) = http_get(&format!("{base}/api/v1/status")).await.unwrap();
+    assert_eq!(code, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    let web = doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == "web")
+        .expect("web in status");
+    assert_eq!(web["sync"], "Synced", "{web}");
+    assert_eq!(web["applied_revision"], repo.head());
+    assert_eq!(web["applied_commit"]["subject"], "initial");
+    assert_eq!(web["health"]["state"], "Healthy", "{web}");
+    let (code, metrics) = http_get(&format!("{base}/metrics")).await.unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("plumb_reconcile_duration_seconds"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("plumb_app_sync_status{"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("revision=\"{}\"", repo.head())),
+        "{metrics}"
+    );
+    let out = common::plumb(&["status", "--server", &base]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("web") && l.contains("Synced")),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let remote = dir.path().join("remote.git");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            repo.path().to_str().unwrap(),
+            remote.to_str().unwrap(),
+        ],
+    );
+    git(
+        repo.path(),
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let a = Sim::start("a", dir.path()).await;
+    std::fs::write(dir.path().join("hook-secret"), "s3cret\n").unwrap();
+    let extra = format!(
+        "  webhooks: {{ generic_secret_file: {} }}\n",
+        dir.path().join("hook-secret").display()
+    );
+    // Polling every hour: only the webhook can make the change arrive fast.
+    let url = format!("file://{}", remote.display());
+    let cfg = config_with(dir.path(), &url, &a, "1h", &extra, "", "d");
+    let d = Daemon::start(&cfg, &dir.path().join("d.log"));
+    let base = address(&d).await;
+    eventually("first sync", LONG, Some(&d), || async {
+        value(&a, "a1").await.filter(|v| v == "v1")
+    })
+    .await;
+    repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
+    repo.commit("change");
+    git(repo.path(), &["push", "-q", "origin", "main"]);
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let forged = http_post(
+        &format!("{base}/hooks/git"),
+        &[("X-Plumb-Signature-256", "sha256=00")],
+        body,
+    )
+    .await;
+    assert_eq!(forged, 401);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        value(&a, "a1").await.as_deref(),
+        Some("v1"),
+        "a forged webhook triggered a fetch"
+    );
+    let sig = plumb::http::hooks::sign(b"s3cret", body.as_bytes());
+    let good = http_post(
+        &format!("{base}/hooks/git"),
+        &[("X-Plumb-Signature-256", &sig)],
+        body,
+    )
+    .await;
+    assert_eq!(good, 202);
+    eventually(
+        "the pushed change applied after the webhook",
+        Duration::from_secs(5),
+        Some(&d),
+        || async { value(&a, "a1").await.filter(|v| v == "v2") },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let a = Sim::start("a", dir.path()).await;
+    let le = "leader_election: { enabled: true, lease_duration: 3s }\n";
+    let c1 = config(
+        dir.path(),
+        repo.path().to_str().unwrap(),
+        &a,
+        "1s",
+        le,
+        "one",
+    );
+    let c2 = config(
+        dir.path(),
+        repo.path().to_str().unwrap(),
+        &a,
+        "1s",
+        le,
+        "two",
+    );
+    let d1 = Daemon::start(&c1, &dir.path().join("one.log"));
+    eventually("first replica syncs", LONG, Some(&d1), || async {
+        value(&a, "a1").await.filter(|v| v == "v1")
+    })
+    .await;
+    let d2 = Daemon::start(&c2, &dir.path().join("two.log"));
+    let base2 = address(&d2).await;
+    eventually(
+        "the second replica runs as standby",
+        LONG,
+        Some(&d2),
+        || async { d2.logs().contains("pass complete").then_some(()) },
+    )
+    .await;
+    // A change while both run: only the leader writes it.
+    a.sim.reset_counters();
+    repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
+    repo.commit("change");
+    eventually("the leader applies the change", LONG, Some(&d1), || async {
+        value(&a, "a1").await.filter(|v| v == "v2")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let patches = a.sim.counters().resource_verb("configmaps", "patch");
+    assert!(
+        patches <= 3,
+        "both replicas wrote: {patches} configmap patches"
+    );
+    let (_, body) = http_get(&format!("{base2}/api/v1/status")).await.unwrap();
+    assert!(!body.contains("\"Failed\""), "{body}");
+    // The leader dies without releasing: the standby takes over within the lease.
+    drop(d1);
+    repo.write("apps/web/a1.yaml", &cm("a1", "v3"));
+    repo.commit("after the leader died");
+    eventually(
+        "the standby took over and applied",
+        Duration::from_secs(15),
+        Some(&d2),
+        || async { value(&a, "a1").await.filter(|v| v == "v3") },
+    )
+    .await;
+}
