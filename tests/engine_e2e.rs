@@ -568,13 +568,40 @@ async fn history_shows_which_clusters_run_each_commit() {
 async fn throttling_and_server_errors_are_retried_with_backoff() {
     let env = Env::new(&["a1", "a2"]).await;
     let faults = env.a.sim.faults();
-    faults.add_rule(kubesim::FaultRule::new(429).verb("patch").resource("configmaps").count(3).retry_after(1)).unwrap();
-    faults.add_rule(kubesim::FaultRule::new(503).verb("patch").resource("namespaces").count(2)).unwrap();
+    faults
+        .add_rule(
+            kubesim::FaultRule::new(429)
+                .verb("patch")
+                .resource("configmaps")
+                .count(3)
+                .retry_after(1),
+        )
+        .unwrap();
+    faults
+        .add_rule(
+            kubesim::FaultRule::new(503)
+                .verb("patch")
+                .resource("namespaces")
+                .count(2),
+        )
+        .unwrap();
     let started = std::time::Instant::now();
     let out = env.plumb(&["sync", "--once"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was not honoured");
-    assert_eq!(env.a.sim.counters().faults_injected, 5, "every injected fault was met and retried");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was not honoured"
+    );
+    assert_eq!(
+        env.a.sim.counters().faults_injected,
+        5,
+        "every injected fault was met and retried"
+    );
     for sim in env.sims() {
         assert_eq!(value_of(sim, "a2").await.as_deref(), Some("v1"));
     }

@@ -10,6 +10,10 @@ use serde::Deserialize;
 use super::{Checker, ConfigError, Scalar, Vars, parse_typed};
 use crate::names;
 
+pub mod profiles;
+
+pub use profiles::{AlertProfile, Alerts, DashboardMode, DashboardProfile, Dashboards};
+
 /// The file name at the root of the config repo (or of `repo.path`).
 pub const FILE_NAME: &str = "plumb.yaml";
 
@@ -29,6 +33,10 @@ pub struct ClusterSpec {
     pub labels: BTreeMap<String, Scalar>,
     #[serde(default)]
     pub vars: Vars,
+    /// How dashboards reach this cluster's Grafana.
+    pub dashboards: Option<DashboardProfile>,
+    /// How alert rules reach this cluster's Prometheus.
+    pub alerts: Option<AlertProfile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +66,10 @@ pub struct AppSpec {
     /// Suspended in git: plumb computes the diff but changes nothing.
     #[serde(default)]
     pub suspend: bool,
+    /// Overrides of the clusters' dashboards profiles for this app.
+    pub dashboards: Option<DashboardProfile>,
+    /// Overrides of the clusters' alerts profiles for this app.
+    pub alerts: Option<AlertProfile>,
 }
 
 fn yes() -> bool {
@@ -84,6 +96,21 @@ impl AppSpec {
 }
 
 impl RepoConfig {
+    /// The dashboards profile in force for `app` on `cluster`.
+    pub fn dashboards_for(&self, app: &AppSpec, cluster: &str) -> Dashboards {
+        let c = self
+            .clusters
+            .get(cluster)
+            .and_then(|c| c.dashboards.as_ref());
+        Dashboards::resolve(c, app.dashboards.as_ref())
+    }
+
+    /// The alerts profile in force for `app` on `cluster`.
+    pub fn alerts_for(&self, app: &AppSpec, cluster: &str) -> Alerts {
+        let c = self.clusters.get(cluster).and_then(|c| c.alerts.as_ref());
+        Alerts::resolve(c, app.alerts.as_ref())
+    }
+
     /// Parses and checks `plumb.yaml` text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
         let (cfg, doc): (RepoConfig, _) = parse_typed(file, text)?;
@@ -119,10 +146,17 @@ impl RepoConfig {
                 c.error(key.clone(), "cluster names must be DNS labels (lowercase letters, digits and '-', at most 63)");
             }
             check_vars(c, &key, &cluster.vars);
+            if let Some(d) = &cluster.dashboards {
+                d.check(c, &format!("{key}.dashboards"));
+            }
+            if let Some(a) = &cluster.alerts {
+                a.check(c, &format!("{key}.alerts"));
+            }
         }
         for (name, app) in &self.apps {
             self.check_app(c, name, app);
         }
+        self.check_operator_selectors(c);
         self.check_dependency_cycles(c);
     }
 
@@ -146,12 +180,54 @@ impl RepoConfig {
         self.check_targets(c, &key, app.clusters.as_ref());
         check_namespaces(c, &key, app);
         check_vars(c, &key, &app.vars);
+        if let Some(d) = &app.dashboards {
+            d.check(c, &format!("{key}.dashboards"));
+        }
+        if let Some(a) = &app.alerts {
+            a.check(c, &format!("{key}.alerts"));
+        }
         for (i, dep) in app.depends_on.iter().enumerate() {
             let k = format!("{key}.depends_on[{i}]");
             if dep == name {
                 c.error(k, "an app cannot depend on itself");
             } else if !self.apps.contains_key(dep) {
                 c.error(k, format!("unknown app \"{dep}\""));
+            }
+        }
+    }
+
+    /// grafana-operator needs an `instanceSelector`: every app delivering
+    /// dashboards in operator mode must end up with one. Reported once, at
+    /// the block that chose the mode.
+    fn check_operator_selectors(&self, c: &mut Checker<'_>) {
+        const MSG: &str = "mode: operator needs instance_selector (the labels of the Grafana CR, e.g. { dashboards: grafana })";
+        let mut reported = BTreeSet::new();
+        for (name, cluster) in &self.clusters {
+            let d = Dashboards::resolve(cluster.dashboards.as_ref(), None);
+            if d.mode == DashboardMode::Operator && d.instance_selector.is_empty() {
+                let key = format!("clusters.{name}.dashboards");
+                reported.insert(key.clone());
+                c.error(key, MSG);
+            }
+        }
+        for (name, app) in &self.apps {
+            for cluster in self.targets_of(app) {
+                let d = self.dashboards_for(app, &cluster);
+                if !d.enabled
+                    || d.mode != DashboardMode::Operator
+                    || !d.instance_selector.is_empty()
+                {
+                    continue;
+                }
+                let app_chose = app.dashboards.as_ref().is_some_and(|p| p.mode.is_some());
+                let key = if app_chose {
+                    format!("apps.{name}.dashboards")
+                } else {
+                    format!("clusters.{cluster}.dashboards")
+                };
+                if reported.insert(key.clone()) {
+                    c.error(key, MSG);
+                }
             }
         }
     }
@@ -398,6 +474,81 @@ apps:
         );
         assert!(
             e.contains("apps.Platform.path: must be a relative path"),
+            "{e}"
+        );
+    }
+
+    const PROFILES: &str = "\
+clusters:
+  prod:
+    dashboards: { mode: sidecar, label: grafana_dashboard, label_value: 1, folder_annotation: grafana_folder }
+    alerts: { labels: { release: kube-prometheus-stack } }
+  ops:
+    dashboards: { mode: operator, instance_selector: { dashboards: grafana }, gzip_above: 128KiB, namespace: monitoring }
+apps:
+  checkout:
+    path: apps/checkout
+    namespace: checkout
+    namespaces: [checkout, monitoring]
+    dashboards: { folder: Checkout }
+    alerts: { labels: { team: checkout } }
+";
+
+    #[test]
+    fn delivery_profiles_merge_cluster_and_app() {
+        let cfg = RepoConfig::parse("plumb.yaml", PROFILES).unwrap();
+        let app = &cfg.apps["checkout"];
+        let prod = cfg.dashboards_for(app, "prod");
+        assert_eq!(prod.mode, DashboardMode::Sidecar);
+        assert_eq!(prod.label_value, "1", "an unquoted 1 is the string \"1\"");
+        assert_eq!(prod.folder.as_deref(), Some("Checkout"));
+        let ops = cfg.dashboards_for(app, "ops");
+        assert_eq!(ops.mode, DashboardMode::Operator);
+        assert_eq!(ops.gzip_above, 128 * 1024);
+        assert_eq!(ops.namespace.as_deref(), Some("monitoring"));
+        let alerts = cfg.alerts_for(app, "prod");
+        assert_eq!(alerts.labels.len(), 2, "{:?}", alerts.labels);
+    }
+
+    #[test]
+    fn profile_mistakes_name_line_and_key() {
+        let e = err(&PROFILES.replace("folder: Checkout", "foldr: Checkout"));
+        assert!(
+            e.starts_with(
+                "plumb.yaml:12:19: apps.checkout.dashboards.foldr: unknown field `foldr`"
+            ),
+            "{e}"
+        );
+        let e = err(&PROFILES.replace("instance_selector: { dashboards: grafana }, ", ""));
+        assert!(
+            e.contains(
+                "plumb.yaml:6:5: clusters.ops.dashboards: mode: operator needs instance_selector"
+            ),
+            "{e}"
+        );
+        let e = err(&PROFILES.replace("gzip_above: 128KiB", "gzip_above: 128KB, label: x"));
+        assert!(e.contains("invalid size \"128KB\""), "{e}");
+        let e = err(&PROFILES.replace("gzip_above: 128KiB", "label: x"));
+        assert!(
+            e.contains("clusters.ops.dashboards.label: only used with mode: sidecar"),
+            "{e}"
+        );
+        let e = err(&PROFILES.replace("release: kube-prometheus-stack", "release: -bad-"));
+        assert!(
+            e.contains("clusters.prod.alerts.labels.release: not a valid label value"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_app_switching_to_operator_needs_a_selector_somewhere() {
+        let text = PROFILES.replace(
+            "dashboards: { folder: Checkout }",
+            "dashboards: { mode: operator }",
+        );
+        let e = err(&text);
+        assert!(
+            e.contains("apps.checkout.dashboards: mode: operator needs instance_selector"),
             "{e}"
         );
     }

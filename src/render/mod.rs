@@ -6,9 +6,14 @@
 //! What counts as a manifest: every `.yaml`, `.yml` and `.json` file under
 //! the app's folder, recursively, in path order — except the `dashboards/`
 //! and `alerts/` folders at the app's top, which hold Grafana and Prometheus
-//! files that plumb turns into objects itself.
+//! files that plumb turns into objects itself ([`observability`]).
 
+pub mod alerts;
+pub mod dashboards;
+mod gotemplate;
 mod manifest;
+pub mod observability;
+pub mod promql;
 pub mod scope;
 pub mod vars;
 
@@ -57,7 +62,7 @@ impl fmt::Display for RenderError {
 }
 
 impl RenderError {
-    fn at(path: &str, pos: yaml::Pos, message: impl Into<String>) -> Self {
+    pub(crate) fn at(path: &str, pos: yaml::Pos, message: impl Into<String>) -> Self {
         RenderError {
             origin: Origin {
                 path: path.to_string(),
@@ -113,9 +118,7 @@ impl AppContext<'_> {
 /// Whether render reads a file at all (path relative to the app's folder):
 /// manifests, `dashboards/*.json`, `alerts/*.yaml|yml`.
 pub fn is_input(rel: &str) -> bool {
-    is_manifest(rel)
-        || (rel.starts_with("dashboards/") && rel.ends_with(".json"))
-        || (rel.starts_with("alerts/") && (rel.ends_with(".yaml") || rel.ends_with(".yml")))
+    is_manifest(rel) || observability::is_dashboard(rel) || observability::is_rule_file(rel)
 }
 
 /// Whether a file (its path relative to the app's folder) is a manifest.
@@ -304,6 +307,7 @@ where
     let mut parsed: BTreeMap<&str, (AppContext<'_>, Vec<ParsedObject>, Vec<RenderError>)> =
         BTreeMap::new();
     let mut scopes = Scopes::default();
+    let mut dashboards = Vec::new();
     for (name, app) in &repo.apps {
         if !repo.targets_of(app).iter().any(|c| c == cluster_name) {
             continue;
@@ -318,7 +322,14 @@ where
         // Parse errors do not stop the build of what did parse: every error
         // of the app is reported at once.
         let (objs, errs) = match files_of(name, app) {
-            Ok(files) => parse_app_partial(&ctx, &files, limits),
+            Ok(files) => {
+                let (mut objs, mut errs) = parse_app_partial(&ctx, &files, limits);
+                let generated = observability::generate(&ctx, &files, limits);
+                objs.extend(generated.objects);
+                errs.extend(generated.errors);
+                dashboards.extend(generated.dashboards);
+                (objs, errs)
+            }
             Err(e) => (Vec::new(), vec![e]),
         };
         objs.iter()
@@ -339,6 +350,7 @@ where
         out.apps.insert(name.to_string(), result);
     }
     reject_shared_objects(&mut out);
+    observability::reject_dashboard_conflicts(&mut out, &dashboards);
     out
 }
 
@@ -381,3 +393,6 @@ fn reject_shared_objects(render: &mut ClusterRender) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod observability_tests;
