@@ -30,10 +30,10 @@ pub fn validate(repo_dir: Option<PathBuf>, rev: Option<String>) -> anyhow::Resul
                 author: String::new(),
                 time: 0,
             };
-            desired::render_tree(&tree, revision, &limits)
+            desired::render_tree(&tree, revision, &limits, &mut Default::default())
         }
         Some(rev) => match snapshot_at(&dir, &rev) {
-            Ok(snap) => desired::render_snapshot(&snap, &limits),
+            Ok(snap) => desired::render_snapshot(&snap, &limits, &mut Default::default()),
             Err(e) => {
                 eprintln!("error: {e}");
                 return Ok(ExitCode::from(EXIT_ERROR));

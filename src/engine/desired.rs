@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::config::RepoConfig;
 use crate::config::repo::{AppSpec, FILE_NAME};
-use crate::render::{self, ClusterRender, RenderError, RenderLimits, SourceFile};
+use crate::render::{self, ClusterRender, RenderCache, RenderError, RenderLimits, SourceFile};
 use crate::source::{Revision, Snapshot};
 
 /// Read access to the files of one version of the config repo, relative to
@@ -20,6 +20,10 @@ pub trait Tree {
     /// Every regular file under `dir` (symlinks never followed), sorted,
     /// paths relative to the tree's root (`dir` included).
     fn list(&self, dir: &str) -> Result<Vec<String>, String>;
+    /// A content id of folder `dir` (same id, same files), when known.
+    fn key(&self, _dir: &str) -> Option<String> {
+        None
+    }
 }
 
 impl Tree for Snapshot {
@@ -28,6 +32,9 @@ impl Tree for Snapshot {
     }
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
         Snapshot::read(self, path).map_err(|e| e.to_string())
+    }
+    fn key(&self, dir: &str) -> Option<String> {
+        self.tree_id(dir)
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
         Ok(self
@@ -117,13 +124,22 @@ impl Desired {
         if let Err(e) = &self.config {
             out.extend(e.lines().map(str::to_string));
         }
-        for render in self.clusters.values() {
-            for errs in render.apps.values().filter_map(|r| r.as_ref().err()) {
-                out.extend(errs.iter().map(ToString::to_string));
-            }
-        }
-        out.sort();
-        out.dedup();
+        // In file order, numerically by line and column; an error found on
+        // several clusters is reported once.
+        let mut errs: Vec<&RenderError> = self
+            .clusters
+            .values()
+            .flat_map(|r| r.apps.values())
+            .filter_map(|r| r.as_ref().err())
+            .flatten()
+            .collect();
+        errs.sort_by(|a, b| {
+            a.origin
+                .cmp(&b.origin)
+                .then_with(|| a.message.cmp(&b.message))
+        });
+        errs.dedup();
+        out.extend(errs.into_iter().map(ToString::to_string));
         out
     }
 }
@@ -138,12 +154,17 @@ fn repo_path(subdir: &str, path: &str) -> String {
 }
 
 /// Renders a snapshot (a commit's tree) for every cluster of its config.
-pub fn render_snapshot(snap: &Snapshot, limits: &RenderLimits) -> Desired {
-    render_tree(snap, snap.revision().clone(), limits)
+pub fn render_snapshot(snap: &Snapshot, limits: &RenderLimits, cache: &mut RenderCache) -> Desired {
+    render_tree(snap, snap.revision().clone(), limits, cache)
 }
 
 /// Renders any tree for every cluster of its config.
-pub fn render_tree(snap: &dyn Tree, revision: Revision, limits: &RenderLimits) -> Desired {
+pub fn render_tree(
+    snap: &dyn Tree,
+    revision: Revision,
+    limits: &RenderLimits,
+    cache: &mut RenderCache,
+) -> Desired {
     let config_path = repo_path(snap.subdir(), FILE_NAME);
     let config = match snap.read(FILE_NAME) {
         Ok(Some(bytes)) => match String::from_utf8(bytes) {
@@ -158,14 +179,26 @@ pub fn render_tree(snap: &dyn Tree, revision: Revision, limits: &RenderLimits) -
     };
     let mut clusters = BTreeMap::new();
     if let Ok(cfg) = &config {
-        let mut cache: BTreeMap<String, Result<Vec<SourceFile>, RenderError>> = BTreeMap::new();
+        // Files are read once per revision for all clusters, and only for
+        // apps the render cache does not already hold.
+        let mut files: BTreeMap<String, Result<Vec<SourceFile>, RenderError>> = BTreeMap::new();
         for name in cfg.clusters.keys() {
-            let rendered = render::render_cluster(cfg, name, &revision.id, limits, |_, app| {
-                cache
+            let key_of = |app: &AppSpec| snap.key(app.path.trim_end_matches('/'));
+            let files_of = |_: &str, app: &AppSpec| {
+                files
                     .entry(app.path.clone())
                     .or_insert_with(|| app_files(snap, app))
                     .clone()
-            });
+            };
+            let rendered = render::render_cluster_cached(
+                cfg,
+                name,
+                &revision.id,
+                limits,
+                cache,
+                key_of,
+                files_of,
+            );
             clusters.insert(name.clone(), rendered);
         }
     }

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::DaemonConfig;
-use crate::render::RenderLimits;
+use crate::render::{RenderCache, RenderLimits};
 use crate::source::{Credentials, Source, SourceError, SourceSpec};
 use crate::status::Status;
 use desired::Desired;
@@ -66,6 +66,8 @@ pub fn source_spec(cfg: &DaemonConfig) -> Result<SourceSpec, EngineError> {
 pub struct Repo {
     source: Arc<Mutex<Source>>,
     limits: RenderLimits,
+    /// Renders of unchanged apps, kept between revisions.
+    cache: Arc<Mutex<RenderCache>>,
 }
 
 impl Repo {
@@ -74,6 +76,7 @@ impl Repo {
         Ok(Repo {
             source: Arc::new(Mutex::new(source)),
             limits: RenderLimits::default(),
+            cache: Arc::default(),
         })
     }
 
@@ -93,6 +96,7 @@ impl Repo {
     /// Refreshes the branch; renders the head if it is not `known`.
     pub async fn poll(&self, known: Option<String>) -> Result<Option<Desired>, EngineError> {
         let limits = self.limits;
+        let cache = self.cache.clone();
         self.with(move |s| -> Result<Option<Desired>, SourceError> {
             s.refresh()?;
             let head = s.head()?;
@@ -100,7 +104,8 @@ impl Repo {
                 return Ok(None);
             }
             let snap = s.tree(&head.id)?;
-            Ok(Some(desired::render_snapshot(&snap, &limits)))
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(Some(desired::render_snapshot(&snap, &limits, &mut cache)))
         })
         .await?
         .map_err(EngineError::from)

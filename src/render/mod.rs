@@ -17,7 +17,7 @@ pub mod promql;
 pub mod scope;
 pub mod vars;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -293,19 +293,49 @@ pub fn render_cluster<F>(
     cluster_name: &str,
     revision: &str,
     limits: &RenderLimits,
-    mut files_of: F,
+    files_of: F,
 ) -> ClusterRender
 where
     F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
+{
+    let mut cache = RenderCache::default();
+    render_cluster_cached(
+        repo,
+        cluster_name,
+        revision,
+        limits,
+        &mut cache,
+        |_| None,
+        files_of,
+    )
+}
+
+/// [`render_cluster`] with a cache kept between revisions. `key_of(app)`
+/// names the content of an app's folder (the git tree id: identical id,
+/// identical files); an app whose key, settings and variables did not
+/// change is neither read nor parsed again, and its objects are not rebuilt
+/// unless the kinds known from CRDs changed. So a commit that touches one
+/// app of a monorepo costs one app's work, not the repo's.
+pub fn render_cluster_cached<K, F>(
+    repo: &RepoConfig,
+    cluster_name: &str,
+    revision: &str,
+    limits: &RenderLimits,
+    cache: &mut RenderCache,
+    mut key_of: K,
+    mut files_of: F,
+) -> ClusterRender
+where
+    K: FnMut(&AppSpec) -> Option<String>,
     // `files_of` returns every file of the app's folder; render sorts out
     // manifests from dashboards and alerts.
+    F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
 {
     let mut out = ClusterRender::default();
     let Some(cluster) = repo.clusters.get(cluster_name) else {
         return out;
     };
-    let mut parsed: BTreeMap<&str, (AppContext<'_>, Vec<ParsedObject>, Vec<RenderError>)> =
-        BTreeMap::new();
+    let mut parsed: BTreeMap<&str, (AppContext<'_>, String, ParseResult)> = BTreeMap::new();
     let mut scopes = Scopes::default();
     let mut dashboards = Vec::new();
     for (name, app) in &repo.apps {
@@ -319,39 +349,121 @@ where
             cluster,
             revision,
         };
-        // Parse errors do not stop the build of what did parse: every error
-        // of the app is reported at once.
-        let (objs, errs) = match files_of(name, app) {
-            Ok(files) => {
-                let (mut objs, mut errs) = parse_app_partial(&ctx, &files, limits);
-                let generated = observability::generate(&ctx, &files, limits);
-                objs.extend(generated.objects);
-                errs.extend(generated.errors);
-                dashboards.extend(generated.dashboards);
-                (objs, errs)
+        let key =
+            key_of(app).map(|tree| format!("{tree}|{:?}|{:?}|{:?}", ctx.vars(), app, cluster));
+        let cache_key = (cluster_name.to_string(), name.clone());
+        let result = match cache
+            .parsed
+            .get(&cache_key)
+            .filter(|c| key.is_some() && Some(&c.0) == key.as_ref())
+        {
+            Some((_, hit)) => hit.clone(),
+            None => {
+                let fresh = parse_with_generated(&ctx, files_of(name, app), limits);
+                if let Some(k) = &key {
+                    cache.parsed.insert(cache_key, (k.clone(), fresh.clone()));
+                }
+                fresh
             }
-            Err(e) => (Vec::new(), vec![e]),
         };
-        objs.iter()
+        result
+            .objects
+            .iter()
             .filter(|o| is_crd(&o.value))
             .for_each(|o| scopes.learn_crd(&o.value));
-        parsed.insert(name, (ctx, objs, errs));
+        dashboards.extend(result.dashboards.iter().cloned());
+        parsed.insert(name, (ctx, key.unwrap_or_default(), result));
     }
-    for (name, (ctx, objs, parse_errors)) in &parsed {
-        let result = match (build_app(ctx, objs, &scopes), parse_errors.is_empty()) {
-            (Ok(set), true) => Ok(set),
-            (Ok(_), false) => Err(parse_errors.clone()),
-            (Err(mut errs), _) => {
-                errs.extend(parse_errors.iter().cloned());
-                errs.sort_by(|a, b| a.origin.cmp(&b.origin));
-                Err(errs)
+    let scopes_key = format!("{scopes:?}");
+    for (name, (ctx, key, result)) in &parsed {
+        let cache_key = (cluster_name.to_string(), name.to_string());
+        let build_key = format!("{key}|{scopes_key}");
+        let hit = cache
+            .built
+            .get(&cache_key)
+            .filter(|(k, _)| !key.is_empty() && *k == build_key)
+            .map(|(_, r)| r.clone());
+        let built = match hit {
+            Some(r) => r,
+            None => {
+                let r = finish_app(ctx, result, &scopes);
+                if !key.is_empty() {
+                    cache.built.insert(cache_key, (build_key, r.clone()));
+                }
+                r
             }
         };
-        out.apps.insert(name.to_string(), result);
+        let built = built.map(|mut set| {
+            set.revision = revision.to_string();
+            set
+        });
+        out.apps.insert(name.to_string(), built);
     }
     reject_shared_objects(&mut out);
     observability::reject_dashboard_conflicts(&mut out, &dashboards);
     out
+}
+
+/// Parse results kept between revisions (see [`render_cluster_cached`]).
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    /// (cluster, app) → (key, parse result).
+    parsed: HashMap<(String, String), (String, ParseResult)>,
+    /// (cluster, app) → (key, built set or errors).
+    built: HashMap<(String, String), (String, Result<DesiredSet, Vec<RenderError>>)>,
+}
+
+/// One app's files parsed: manifests and generated objects, with errors.
+#[derive(Debug, Clone, Default)]
+struct ParseResult {
+    objects: Vec<ParsedObject>,
+    errors: Vec<RenderError>,
+    dashboards: Vec<observability::DashboardEntry>,
+}
+
+/// Parses manifests and generates dashboards/alerts. Parse errors do not
+/// stop the build of what did parse: every error of the app is reported.
+fn parse_with_generated(
+    ctx: &AppContext<'_>,
+    files: Result<Vec<SourceFile>, RenderError>,
+    limits: &RenderLimits,
+) -> ParseResult {
+    match files {
+        Ok(files) => {
+            let (mut objects, mut errors) = parse_app_partial(ctx, &files, limits);
+            let generated = observability::generate(ctx, &files, limits);
+            objects.extend(generated.objects);
+            errors.extend(generated.errors);
+            ParseResult {
+                objects,
+                errors,
+                dashboards: generated.dashboards,
+            }
+        }
+        Err(e) => ParseResult {
+            errors: vec![e],
+            ..ParseResult::default()
+        },
+    }
+}
+
+fn finish_app(
+    ctx: &AppContext<'_>,
+    parsed: &ParseResult,
+    scopes: &Scopes,
+) -> Result<DesiredSet, Vec<RenderError>> {
+    match (
+        build_app(ctx, &parsed.objects, scopes),
+        parsed.errors.is_empty(),
+    ) {
+        (Ok(set), true) => Ok(set),
+        (Ok(_), false) => Err(parsed.errors.clone()),
+        (Err(mut errs), _) => {
+            errs.extend(parsed.errors.iter().cloned());
+            errs.sort_by(|a, b| a.origin.cmp(&b.origin));
+            Err(errs)
+        }
+    }
 }
 
 fn is_crd(v: &Value) -> bool {

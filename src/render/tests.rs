@@ -300,3 +300,52 @@ fn too_many_objects_is_an_error() {
     let errs = parse_app(&ctx, &[file("apps/web/a.yaml", WEB)], &limits).unwrap_err();
     assert!(errs[0].message.contains("more than 1 objects"));
 }
+
+#[test]
+fn a_cached_render_reads_only_the_apps_whose_folder_changed() {
+    let repo = repo();
+    let mut cache = RenderCache::default();
+    let files = BTreeMap::from([
+        ("web", vec![file("apps/web/a.yaml", WEB)]),
+        (
+            "platform",
+            vec![file(
+                "apps/platform/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
+            )],
+        ),
+    ]);
+    let mut read = Vec::new();
+    let mut render = |web_tree: &str, revision: &str, read: &mut Vec<String>| {
+        render_cluster_cached(
+            &repo,
+            "prod",
+            revision,
+            &RenderLimits::default(),
+            &mut cache,
+            |app| {
+                Some(if app.path == "apps/web" {
+                    web_tree.to_string()
+                } else {
+                    "t-platform".to_string()
+                })
+            },
+            |name, _| {
+                read.push(name.to_string());
+                Ok(files.get(name).cloned().unwrap_or_default())
+            },
+        )
+    };
+    let first = render("t1", "r1", &mut read);
+    assert_eq!(read, ["platform", "web"]);
+    read.clear();
+    let second = render("t1", "r2", &mut read);
+    assert!(read.is_empty(), "nothing changed, nothing read: {read:?}");
+    assert_eq!(second.apps["web"].as_ref().unwrap().revision, "r2");
+    assert_eq!(
+        first.apps["web"].as_ref().unwrap().objects,
+        second.apps["web"].as_ref().unwrap().objects
+    );
+    let _ = render("t2", "r3", &mut read);
+    assert_eq!(read, ["web"], "only the changed app is read again");
+}
