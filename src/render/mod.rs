@@ -404,13 +404,16 @@ where
     out
 }
 
+/// One app's render on one cluster: its objects, or every error.
+pub type AppRender = Result<DesiredSet, Vec<RenderError>>;
+
 /// Parse results kept between revisions (see [`render_cluster_cached`]).
 #[derive(Debug, Default)]
 pub struct RenderCache {
     /// (cluster, app) → (key, parse result).
     parsed: HashMap<(String, String), (String, ParseResult)>,
     /// (cluster, app) → (key, built set or errors).
-    built: HashMap<(String, String), (String, Result<DesiredSet, Vec<RenderError>>)>,
+    built: HashMap<(String, String), (String, AppRender)>,
 }
 
 /// One app's files parsed: manifests and generated objects, with errors.
