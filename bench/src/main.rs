@@ -1,0 +1,328 @@
+//! plumb-bench: measures plumb against the API server's own write limit and
+//! against `kubectl apply --server-side`, in one run, on a workload it builds
+//! itself (a git repository of N ConfigMaps over M apps, kubesim clusters
+//! in-process on loopback, the real `plumb` binary as a child process).
+//! See `bench/README.md`.
+
+mod baseline;
+mod daemon;
+mod plumb;
+mod report;
+mod sim;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use report::{Monorepo, Report};
+use workload::Workload;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plumb-bench",
+    about = "Benchmark plumb against kubesim's write floor and kubectl, in one run"
+)]
+struct Args {
+    /// ConfigMaps in the workload.
+    #[arg(long, default_value_t = 10_000)]
+    objects: usize,
+    /// Apps they are spread over (one namespace each).
+    #[arg(long, default_value_t = 50)]
+    apps: usize,
+    /// kubesim clusters every app targets.
+    #[arg(long, default_value_t = 2)]
+    clusters: usize,
+    /// One-object commits timed for commit → applied.
+    #[arg(long, default_value_t = 20)]
+    commits: usize,
+    /// Out-of-band edits timed for drift correction.
+    #[arg(long, default_value_t = 20)]
+    drifts: usize,
+    /// App counts of the monorepo figure (same total objects), comma
+    /// separated; `none` skips it.
+    #[arg(long, default_value = "50,200,500")]
+    monorepo: String,
+    /// One-app commits timed per monorepo size (the main run's own commits
+    /// are reused for its app count).
+    #[arg(long, default_value_t = 10)]
+    monorepo_commits: usize,
+    /// Requests in flight per cluster for the write floor (plumb applies
+    /// apps one after another, 16 requests in flight per app).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// The plumb binary [default: `plumb` next to this binary, i.e.
+    /// target/release/plumb under `cargo run --release`].
+    #[arg(long, env = "PLUMB_BIN")]
+    plumb: Option<PathBuf>,
+    /// kubectl [default: $KUBECTL, else kubectl on PATH].
+    #[arg(long)]
+    kubectl: Option<PathBuf>,
+    /// `RUST_LOG` for the daemon (default: its own, info), e.g.
+    /// `info,plumb::source=debug` to see when it notices commits.
+    #[arg(long)]
+    daemon_log: Option<String>,
+    /// Print the report as JSON (on stdout) instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Work in this folder (kept) instead of a temporary one.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Progress on stderr.
+struct Progress(Instant);
+
+impl Progress {
+    fn say(&self, what: &str) {
+        eprintln!("[{:>7.1}s] {what}", self.0.elapsed().as_secs_f64());
+    }
+}
+
+fn plumb_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    let bin = match explicit {
+        Some(p) => p,
+        None => std::env::current_exe()
+            .context("locating plumb-bench")?
+            .parent()
+            .context("plumb-bench has no folder")?
+            .join("plumb"),
+    };
+    if !bin.is_file() {
+        bail!(
+            "the plumb binary {} does not exist: build it first (`cargo build --release -p plumb`) \
+             or pass --plumb PATH",
+            bin.display()
+        );
+    }
+    warn_if_stale(&bin);
+    Ok(bin)
+}
+
+/// Warns when the binary is older than plumb's sources.
+fn warn_if_stale(bin: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src");
+    let (Ok(meta), Some(newest)) = (std::fs::metadata(bin), newest_mtime(&src)) else {
+        return;
+    };
+    if meta.modified().is_ok_and(|m| m < newest) {
+        eprintln!(
+            "warning: {} is older than plumb's sources: rebuild it (`cargo build --release -p plumb`) to measure the current code",
+            bin.display()
+        );
+    }
+}
+
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else if let Ok(m) = meta.modified() {
+                newest = newest.max(Some(m));
+            }
+        }
+    }
+    newest
+}
+
+fn parse_monorepo(s: &str) -> Result<Vec<usize>> {
+    if s.trim() == "none" || s.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .with_context(|| format!("--monorepo: `{p}` is not a number"))
+        })
+        .collect()
+}
+
+async fn run(args: Args) -> Result<()> {
+    let p = Progress(Instant::now());
+    let cpu_start = report::CpuSnapshot::take();
+    let loadavg_start = report::loadavg();
+    let monorepo_sizes = parse_monorepo(&args.monorepo)?;
+    if args.commits == 0 || args.drifts == 0 {
+        bail!("--commits and --drifts must be at least 1");
+    }
+    if args.drifts * 2 > args.objects || args.commits * 2 > args.objects {
+        bail!("--objects must be at least twice --commits and --drifts");
+    }
+    let bin = plumb_binary(args.plumb.clone())?;
+    let bin = plumb::Binary {
+        path: bin,
+        rust_log: args.daemon_log.clone(),
+    };
+    let kubectl = baseline::find_kubectl(args.kubectl.as_deref())?;
+    let temp;
+    let root = match &args.workdir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new().prefix("plumb-bench").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let w = Workload::new(args.objects, args.apps, args.clusters)?;
+    p.say(&format!(
+        "workload: {} ConfigMaps over {} apps, {} clusters, in {}",
+        args.objects,
+        args.apps,
+        args.clusters,
+        root.display()
+    ));
+
+    p.say(&format!(
+        "write floor: raw server-side apply, {} in flight per cluster",
+        args.concurrency
+    ));
+    let floor = baseline::floor(&w, &root.join("floor"), args.concurrency).await?;
+    p.say(&format!("write floor: {:.2} s", floor.seconds));
+
+    p.say(&format!("kubectl baseline: {}", kubectl.display()));
+    let kubectl = baseline::kubectl(&w, &root.join("kubectl"), &kubectl).await?;
+    p.say(&format!("kubectl: {:.2} s", kubectl.seconds));
+
+    p.say("plumb: initial sync");
+    let mut env = plumb::Env::setup(w.clone(), &root.join("plumb"), &bin).await?;
+    let managed = env.w.objects_per_cluster() * env.sims.len();
+    let initial = env.initial_sync().await?;
+    let rss_after_sync_kb = env.running_hwm_kb()?;
+    p.say(&format!(
+        "plumb: initial sync {:.2} s (pass complete {:.2} s)",
+        initial.seconds, initial.pass_complete_seconds
+    ));
+
+    p.say("plumb: no-op commit");
+    let noop = env.noop_commit().await?;
+    p.say(&format!(
+        "plumb: no-op commit {:.0} ms, {} writes",
+        noop.ms, noop.requests.writes
+    ));
+
+    let n = args.objects;
+    p.say(&format!("plumb: {} one-object commits", args.commits));
+    let mut commits = Vec::new();
+    for i in 0..args.commits {
+        let index = (i * n / args.commits + i) % n;
+        commits.push(env.change_one(index, &format!("c{i}")).await?);
+    }
+    p.say(&format!("plumb: {} out-of-band edits", args.drifts));
+    let mut drifts = Vec::new();
+    for i in 0..args.drifts {
+        let index = (i * n / args.drifts + n / (2 * args.drifts)) % n;
+        let cluster = i % env.sims.len();
+        drifts.push(env.drift_one(index, cluster, &format!("hand-{i}")).await?);
+    }
+    let rss_before_restart_kb = env.running_hwm_kb()?;
+    p.say("plumb: no-op restart");
+    let restart = env.noop_restart().await?;
+    let peak_rss_kb = env.peak_rss_kb()?;
+    let main_warnings = env
+        .daemon
+        .as_ref()
+        .map(|d| d.warnings_since(d.started))
+        .unwrap_or_default();
+    env.shutdown().await?;
+
+    let mut monorepo = Vec::new();
+    for &apps in &monorepo_sizes {
+        if apps == args.apps {
+            monorepo.push(Monorepo::of(apps, args.objects, &commits, None, None));
+            continue;
+        }
+        if apps > args.objects {
+            p.say(&format!(
+                "monorepo: skipping {apps} apps (more than objects)"
+            ));
+            continue;
+        }
+        p.say(&format!(
+            "monorepo: {} objects over {apps} apps: initial sync",
+            args.objects
+        ));
+        let w = Workload::new(args.objects, apps, args.clusters)?;
+        let mut env = plumb::Env::setup(w, &root.join(format!("monorepo-{apps}")), &bin).await?;
+        let sync = env.initial_sync().await?;
+        p.say(&format!(
+            "monorepo: {apps} apps: initial sync {:.2} s; {} one-app commits",
+            sync.seconds, args.monorepo_commits
+        ));
+        let k = args.monorepo_commits.max(1);
+        let mut samples = Vec::new();
+        for i in 0..k {
+            let index = (i * n / k + i) % n;
+            samples.push(env.change_one(index, &format!("m{i}")).await?);
+        }
+        let rss = env.peak_rss_kb()?;
+        env.shutdown().await?;
+        monorepo.push(Monorepo::of(
+            apps,
+            args.objects,
+            &samples,
+            Some(sync.seconds),
+            Some(rss),
+        ));
+    }
+
+    let report = Report::new(report::Inputs {
+        cpu_start,
+        loadavg_start,
+        wall_seconds: p.0.elapsed().as_secs_f64(),
+        objects: args.objects,
+        apps: args.apps,
+        clusters: args.clusters,
+        workload: &w,
+        plumb_bin: &bin.path,
+        managed,
+        floor,
+        kubectl,
+        initial,
+        noop,
+        restart,
+        commits,
+        drifts,
+        monorepo,
+        peak_rss_kb,
+        rss_after_sync_kb,
+        rss_before_restart_kb,
+        warnings: main_warnings,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    p.say("done");
+    Ok(())
+}
