@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, Sim, TestRepo, eventually, git};
+use common::{Daemon, Sim, TestRepo, address, eventually, git, http_get};
 use serde_json::Value;
 
 const CONFIG: &str = "\
@@ -73,38 +73,6 @@ fn config_with(
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// The daemon's HTTP address, from its log.
-async fn address(d: &Daemon) -> String {
-    eventually(
-        "the daemon logs its HTTP address",
-        LONG,
-        Some(d),
-        || async {
-            d.logs()
-                .split("on http://")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
-                .map(|a| format!("http://{a}"))
-        },
-    )
-    .await
-}
-
-async fn http_get(url: &str) -> Option<(u16, String)> {
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("curl")
-            .args(["-s", "-o", "-", "-w", "\n%{http_code}", &url])
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n')?;
-        Some((code.trim().parse().ok()?, body.to_string()))
-    })
-    .await
-    .unwrap()
 }
 
 async fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> u16 {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, Sim, TestRepo, daemon_config, eventually, plumb_async};
+use common::{Daemon, Sim, TestRepo, address, daemon_config, eventually, http_get, plumb_async};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "\
@@ -138,6 +138,33 @@ async fn a_hot_fix_survives_suspension_and_a_restart_and_resume_converges_to_git
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(env.value("a1").await.as_deref(), Some("hot-fix"));
+    // The open door is visible in the status API, metrics and page.
+    let base = address(&d).await;
+    let (_, body) = http_get(&format!("{base}/api/v1/status")).await.unwrap();
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    let web = doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(web["sync"], "Suspended", "{web}");
+    assert_eq!(web["doors"][0]["kind"], "suspended", "{web}");
+    assert_eq!(web["doors"][0]["who"], "alice");
+    assert_eq!(web["doors"][0]["reason"], "INC-42 hot-fix");
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("plumb_open_doors{")
+            && l.contains("kind=\"suspended\"")
+            && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    let (_, page) = http_get(&format!("{base}/")).await.unwrap();
+    assert!(
+        page.contains("INC-42 hot-fix"),
+        "the status page shows the open door"
+    );
     let record = env
         .a
         .configmap("plumb-system", "plumb-suspend-web")

@@ -57,6 +57,20 @@ struct StateLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DoorLabels {
+    cluster: String,
+    app: String,
+    kind: String,
+}
+
+/// The door kinds, as metric label values.
+const DOOR_KINDS: [(crate::status::DoorKind, &str); 3] = [
+    (crate::status::DoorKind::Suspended, "suspended"),
+    (crate::status::DoorKind::HandsOff, "hands_off"),
+    (crate::status::DoorKind::Fight, "fight"),
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HealthLabels {
     cluster: String,
     app: String,
@@ -116,6 +130,7 @@ pub struct Metrics {
     last_sync: Family<AppLabels, FloatGauge>,
     sync_status: Family<SyncLabels, Gauge>,
     health_status: Family<HealthLabels, Gauge>,
+    open_doors: Family<DoorLabels, Gauge>,
     cluster_reachable: Family<ClusterLabels, Gauge>,
     api_requests: Family<ApiLabels, Counter>,
     webhook_requests: Family<WebhookLabels, Counter>,
@@ -167,6 +182,7 @@ impl Metrics {
             last_sync: Family::default(),
             sync_status: Family::default(),
             health_status: Family::default(),
+            open_doors: Family::default(),
             cluster_reachable: Family::default(),
             api_requests: Family::default(),
             webhook_requests: Family::default(),
@@ -248,6 +264,11 @@ impl Metrics {
             "plumb_app_health_status",
             "1 for an app's current health, 0 for the others",
             self.health_status.clone(),
+        );
+        r.register(
+            "plumb_open_doors",
+            "Open exit doors of an app (suspended, hands_off, fight): plumb is not reconciling on purpose",
+            self.open_doors.clone(),
         );
         r.register(
             "plumb_cluster_reachable",
@@ -402,6 +423,17 @@ impl Metrics {
                 .get_or_create_owned(&l)
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
+        for (kind, name) in DOOR_KINDS {
+            let l = DoorLabels {
+                cluster: c.into(),
+                app: n.into(),
+                kind: name.into(),
+            };
+            let open = a.doors.iter().filter(|d| d.kind == kind).count();
+            self.open_doors
+                .get_or_create_owned(&l)
+                .set(i64::try_from(open).unwrap_or(i64::MAX));
+        }
         if let Some(t) = a.last_sync {
             self.last_sync.get_or_create_owned(&app(c, n)).set(t as f64);
         }
@@ -479,6 +511,10 @@ impl Metrics {
             };
             self.health_status.remove(&l);
             self.objects_health.remove(&l);
+        }
+        for (_, kind) in DOOR_KINDS {
+            let (cluster, app, kind) = lc(kind);
+            self.open_doors.remove(&DoorLabels { cluster, app, kind });
         }
         for a in Action::ALL {
             let (cluster, app, state) = lc(a.as_str());

@@ -249,3 +249,35 @@ pub fn writes(counts: &BTreeMap<String, u64>) -> u64 {
         .map(|v| counts.get(*v).copied().unwrap_or(0))
         .sum()
 }
+
+/// The daemon's HTTP address, from its log.
+pub async fn address(d: &Daemon) -> String {
+    eventually(
+        "the daemon logs its HTTP address",
+        Duration::from_secs(20),
+        Some(d),
+        || async {
+            d.logs()
+                .split("on http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .map(|a| format!("http://{a}"))
+        },
+    )
+    .await
+}
+
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", &url])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n')?;
+        Some((code.trim().parse().ok()?, body.to_string()))
+    })
+    .await
+    .unwrap()
+}
