@@ -211,13 +211,23 @@ fn parse_file(
         vec![RenderError::at(&file.path, e.pos(), msg)]
     })?;
     let mut out = Vec::new();
-    for doc in docs.into_iter().filter(|d| !d.value.is_null()) {
+    for mut doc in docs.into_iter().filter(|d| !d.value.is_null()) {
+        // The value moves out of the document, which keeps only positions:
+        // one copy of each manifest in memory, not two.
+        let value = std::mem::take(&mut doc.value);
         let doc = Arc::new(doc);
-        if is_list(&doc.value) {
-            let count = doc.value["items"].as_array().map_or(0, Vec::len);
-            for i in 0..count {
+        if is_list(&value) {
+            let items = match value {
+                Value::Object(mut m) => m.remove("items"),
+                _ => None,
+            };
+            let items = match items {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            for (i, item) in items.into_iter().enumerate() {
                 out.push(ParsedObject {
-                    value: doc.value["items"][i].clone(),
+                    value: item,
                     path: file.path.clone(),
                     doc: doc.clone(),
                     prefix: join_index("items", i),
@@ -225,7 +235,7 @@ fn parse_file(
             }
         } else {
             out.push(ParsedObject {
-                value: doc.value.clone(),
+                value,
                 path: file.path.clone(),
                 doc,
                 prefix: String::new(),
@@ -335,7 +345,9 @@ where
     let Some(cluster) = repo.clusters.get(cluster_name) else {
         return out;
     };
-    let mut parsed: BTreeMap<&str, (AppContext<'_>, String, ParseResult)> = BTreeMap::new();
+    // First every app's CRDs and dashboards (cheap for cached apps), since
+    // building any app needs the kinds all of them declare.
+    let mut apps: BTreeMap<&str, (AppContext<'_>, String, Option<ParseResult>)> = BTreeMap::new();
     let mut scopes = Scopes::default();
     let mut dashboards = Vec::new();
     for (name, app) in &repo.apps {
@@ -349,46 +361,62 @@ where
             cluster,
             revision,
         };
-        let key =
-            key_of(app).map(|tree| format!("{tree}|{:?}|{:?}|{:?}", ctx.vars(), app, cluster));
+        let key = key_of(app)
+            .map(|tree| format!("{tree}|{:?}|{:?}|{:?}", ctx.vars(), app, cluster))
+            .unwrap_or_default();
         let cache_key = (cluster_name.to_string(), name.clone());
-        let result = match cache
-            .parsed
+        let hit = cache
+            .apps
             .get(&cache_key)
-            .filter(|c| key.is_some() && Some(&c.0) == key.as_ref())
-        {
-            Some((_, hit)) => hit.clone(),
+            .filter(|c| !key.is_empty() && c.key == key);
+        let parsed = match hit {
+            Some(c) => {
+                c.crds.iter().for_each(|crd| scopes.learn_crd(crd));
+                dashboards.extend(c.dashboards.iter().cloned());
+                None
+            }
             None => {
                 let fresh = parse_with_generated(&ctx, files_of(name, app), limits);
-                if let Some(k) = &key {
-                    cache.parsed.insert(cache_key, (k.clone(), fresh.clone()));
-                }
                 fresh
+                    .objects
+                    .iter()
+                    .filter(|o| is_crd(&o.value))
+                    .for_each(|o| scopes.learn_crd(&o.value));
+                dashboards.extend(fresh.dashboards.iter().cloned());
+                Some(fresh)
             }
         };
-        result
-            .objects
-            .iter()
-            .filter(|o| is_crd(&o.value))
-            .for_each(|o| scopes.learn_crd(&o.value));
-        dashboards.extend(result.dashboards.iter().cloned());
-        parsed.insert(name, (ctx, key.unwrap_or_default(), result));
+        apps.insert(name, (ctx, key, parsed));
     }
     let scopes_key = format!("{scopes:?}");
-    for (name, (ctx, key, result)) in &parsed {
+    for (name, (ctx, key, parsed)) in apps {
         let cache_key = (cluster_name.to_string(), name.to_string());
-        let build_key = format!("{key}|{scopes_key}");
         let hit = cache
-            .built
+            .apps
             .get(&cache_key)
-            .filter(|(k, _)| !key.is_empty() && *k == build_key)
-            .map(|(_, r)| r.clone());
+            .filter(|c| !key.is_empty() && c.key == key && c.scopes == scopes_key)
+            .map(|c| c.built.clone());
         let built = match hit {
             Some(r) => r,
             None => {
-                let r = finish_app(ctx, result, &scopes);
+                // Only the kinds known from CRDs changed: read the app again.
+                let parsed = parsed
+                    .unwrap_or_else(|| parse_with_generated(&ctx, files_of(name, ctx.app), limits));
+                let r = finish_app(&ctx, &parsed, &scopes);
                 if !key.is_empty() {
-                    cache.built.insert(cache_key, (build_key, r.clone()));
+                    let cached = CachedApp {
+                        key,
+                        scopes: scopes_key.clone(),
+                        crds: parsed
+                            .objects
+                            .iter()
+                            .filter(|o| is_crd(&o.value))
+                            .map(|o| o.value.clone())
+                            .collect(),
+                        dashboards: parsed.dashboards.clone(),
+                        built: r.clone(),
+                    };
+                    cache.apps.insert(cache_key, cached);
                 }
                 r
             }
@@ -407,13 +435,24 @@ where
 /// One app's render on one cluster: its objects, or every error.
 pub type AppRender = Result<DesiredSet, Vec<RenderError>>;
 
-/// Parse results kept between revisions (see [`render_cluster_cached`]).
+/// Renders kept between revisions (see [`render_cluster_cached`]): per
+/// (cluster, app) only what a later revision needs — the built objects and
+/// the CRDs and dashboards other apps' checks depend on — so the cache holds
+/// one copy of the manifests, not every parsing stage.
 #[derive(Debug, Default)]
 pub struct RenderCache {
-    /// (cluster, app) → (key, parse result).
-    parsed: HashMap<(String, String), (String, ParseResult)>,
-    /// (cluster, app) → (key, built set or errors).
-    built: HashMap<(String, String), (String, AppRender)>,
+    apps: HashMap<(String, String), CachedApp>,
+}
+
+#[derive(Debug)]
+struct CachedApp {
+    /// Folder content id + settings + variables.
+    key: String,
+    /// The CRD scopes the build used.
+    scopes: String,
+    crds: Vec<Value>,
+    dashboards: Vec<observability::DashboardEntry>,
+    built: AppRender,
 }
 
 /// One app's files parsed: manifests and generated objects, with errors.
