@@ -97,6 +97,9 @@ async fn start_embedded(
     }
     let opts = kubesim::Options {
         state_file: Some(state.to_path_buf()),
+        // Workloads become ready shortly after they change, as on a cluster
+        // with running controllers, so health shows Healthy on a first run.
+        workload: kubesim::WorkloadMode::ReadyAfter(500),
         ..kubesim::Options::default()
     };
     let sim = kubesim::Kubesim::start(opts)
