@@ -155,10 +155,11 @@ impl Env {
     /// cluster holds every object.
     pub async fn initial_sync(&mut self) -> Result<InitialSync> {
         let want = (self.w.configmaps.len(), self.w.apps);
+        let limit = Instant::now() + self.big_timeout();
         let mut trackers: Vec<_> = self
             .sims
             .iter()
-            .map(|s| sim::track_complete(s, want))
+            .map(|s| sim::track_complete(s, want, limit))
             .collect();
         for s in &self.sims {
             s.reset_counters();
@@ -171,11 +172,15 @@ impl Env {
         while done.iter().any(Option::is_none) {
             for (i, t) in trackers.iter_mut().enumerate() {
                 if done[i].is_none() && t.is_finished() {
-                    let at = t.await.context("a completion tracker failed")?;
+                    let at = t
+                        .await
+                        .context("a completion tracker failed")?
+                        .context("a completion tracker gave up")?;
                     done[i] = Some(at.duration_since(started).as_secs_f64());
                 }
             }
             if Instant::now() >= deadline {
+                trackers.iter().for_each(tokio::task::JoinHandle::abort);
                 let have: Vec<String> = self
                     .sims
                     .iter()

@@ -108,7 +108,11 @@ fn count(cluster: &kubesim::Cluster) -> (usize, usize) {
 /// stream (subscribed before anything is written), so that watching costs
 /// the cluster nearly nothing; falls back to counting the store every
 /// 50 ms if it ever falls behind the stream.
-pub fn track_complete(sim: &Sim, want: (usize, usize)) -> tokio::task::JoinHandle<Instant> {
+pub fn track_complete(
+    sim: &Sim,
+    want: (usize, usize),
+    deadline: Instant,
+) -> tokio::task::JoinHandle<Option<Instant>> {
     let cluster = sim.sim.cluster();
     let mut rx = sim.subscribe();
     tokio::spawn(async move {
@@ -127,15 +131,16 @@ pub fn track_complete(sim: &Sim, want: (usize, usize)) -> tokio::task::JoinHandl
                 continue;
             }
             if (cms.len(), nss.len()) == want {
-                return Instant::now();
+                return Some(Instant::now());
             }
         }
-        loop {
+        while Instant::now() < deadline {
             if count(&cluster) == want {
-                return Instant::now();
+                return Some(Instant::now());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        None
     })
 }
 
