@@ -5,7 +5,10 @@
 //! by [`Snapshot::read`]. Paths are relative to the subfolder; absolute
 //! paths and `..` are refused.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use git2::{ObjectType, Odb, Oid, Repository, Tree};
 use serde::{Deserialize, Serialize};
@@ -80,7 +83,14 @@ pub struct Snapshot {
     revision: Revision,
     root: Oid,
     subdir: String,
+    /// Folders already read on the way to a path, by tree id: name → entry.
+    /// A monorepo's `apps/` folder is read once per snapshot, not once per
+    /// app and file (which made a commit cost O(apps²)).
+    folders: RefCell<HashMap<Oid, Arc<Folder>>>,
 }
+
+/// The entries of one git tree: name → (mode, id).
+type Folder = HashMap<Vec<u8>, (i32, Oid)>;
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -137,6 +147,7 @@ impl Snapshot {
             revision,
             root: tree_id,
             subdir: subdir.to_string(),
+            folders: RefCell::default(),
         };
         match snapshot.walk(&split_path(subdir)?)? {
             Some(Found {
@@ -164,6 +175,7 @@ impl Snapshot {
             revision: self.revision.clone(),
             root: self.root,
             subdir: self.subdir.clone(),
+            folders: RefCell::default(),
         })
     }
 
@@ -300,16 +312,31 @@ impl Snapshot {
                 EntryKind::File | EntryKind::Executable => return Ok(None),
                 kind => return Err(self.not_a_file(parts[..depth].join("/"), kind)),
             }
-            let tree = self.find_tree(found.id)?;
-            let Some(entry) = tree.get_name(name) else {
+            let folder = self.folder_entries(found.id)?;
+            let Some(&(mode, id)) = folder.get(name.as_bytes()) else {
                 return Ok(None);
             };
             found = Found {
-                kind: EntryKind::from_mode(entry.filemode()),
-                id: entry.id(),
+                kind: EntryKind::from_mode(mode),
+                id,
             };
         }
         Ok(Some(found))
+    }
+
+    /// The entries of tree `id`, read once per snapshot.
+    fn folder_entries(&self, id: Oid) -> Result<Arc<Folder>> {
+        if let Some(f) = self.folders.borrow().get(&id) {
+            return Ok(f.clone());
+        }
+        let tree = self.find_tree(id)?;
+        let folder: Arc<Folder> = Arc::new(
+            tree.iter()
+                .map(|e| (e.name_bytes().to_vec(), (e.filemode(), e.id())))
+                .collect(),
+        );
+        self.folders.borrow_mut().insert(id, folder.clone());
+        Ok(folder)
     }
 
     /// Calls `visit(kind, path, id, readable)` for every non-folder entry
