@@ -100,7 +100,7 @@ fn render_on(repo: &RepoConfig, files: &[SourceFile], cluster: &str) -> DesiredS
         Ok(files.to_vec())
     });
     match rendered.apps.get("k8s") {
-        Some(Ok(set)) => set.clone(),
+        Some(Ok(set)) => DesiredSet::clone(set),
         Some(Err(errs)) => {
             let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
             panic!(

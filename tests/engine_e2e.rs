@@ -352,6 +352,55 @@ async fn a_restarted_daemon_with_nothing_changed_makes_zero_writes() {
     }
 }
 
+/// A commit that changes nothing a cluster runs (an empty commit, a file
+/// outside every app) costs no write, no dry-run and no per-object read, and
+/// every app still reports the new revision as applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_changes_nothing_makes_zero_writes() {
+    let env = Env::new(&["a1", "a2", "a3"]).await;
+    let d = env.daemon();
+    wait_value(&env, &d, "a3", Some("v1")).await;
+    eventually("first pass recorded", LONG, Some(&d), || async {
+        (d.logs().matches("pass complete").count() >= 2).then_some(())
+    })
+    .await;
+    let base = common::address(&d).await;
+    for (i, change) in ["empty", "readme"].into_iter().enumerate() {
+        env.a.sim.reset_counters();
+        env.b.sim.reset_counters();
+        if change == "readme" {
+            env.repo.write("README.md", "notes, not an app\n");
+        }
+        let head = env.repo.commit(change);
+        eventually("the new revision is applied", LONG, Some(&d), || async {
+            let (_, body) = common::http_get(&format!("{base}/api/v1/status")).await?;
+            let doc: Value = serde_json::from_str(&body).ok()?;
+            let apps = doc["apps"].as_array()?;
+            (apps.len() == 4
+                && apps
+                    .iter()
+                    .all(|a| a["applied_revision"].as_str() == Some(head.as_str())))
+            .then_some(())
+        })
+        .await;
+        eventually("the pass completed", LONG, Some(&d), || async {
+            (d.logs().matches("pass complete").count() >= 4 + 2 * i).then_some(())
+        })
+        .await;
+        for sim in env.sims() {
+            let c = sim.sim.counters();
+            assert_eq!(c.writes(), 0, "cluster {}: {change}: {c:?}", sim.name);
+            assert_eq!(c.dry_run_writes(), 0, "cluster {}: {c:?}", sim.name);
+            assert_eq!(c.resource_verb("configmaps", "get"), 0, "{c:?}");
+        }
+    }
+    // A real change still writes, and is recorded as what the cluster runs.
+    env.repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
+    env.repo.commit("change a1");
+    wait_value(&env, &d, "a1", Some("v2")).await;
+    drop(d);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_disabled_objects_survive_their_removal_from_git() {
     let env = Env::new(&["a1", "a2", "a3", "a4"]).await;

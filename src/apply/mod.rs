@@ -113,11 +113,12 @@ struct Write<'a> {
     kind: Option<Kind>,
 }
 
-/// Applies `cs` (planned from `desired` and `inventory`).
+/// Applies `cs` (planned from `desired` and `inventory` at `revision`).
 pub async fn apply_app(
     cluster: &Cluster,
     live: &LiveCache,
     desired: &DesiredSet,
+    revision: &str,
     inventory: &Inventory,
     cs: &ChangeSet,
     opts: &ApplyOptions,
@@ -135,7 +136,7 @@ pub async fn apply_app(
     let error = run.execute(desired, inventory, cs).await.err();
     let changed = run.entries != run.stored;
     let revision = if error.is_none() && (changed || cs.has_writes()) {
-        desired.revision.clone()
+        revision.to_string()
     } else {
         inventory.revision.clone()
     };

@@ -74,8 +74,11 @@ pub struct Worker {
     retries: BTreeMap<String, Retry>,
     /// Consecutive failures to reach the cluster.
     unreachable: u32,
-    /// The revision recorded on the cluster as fully synced.
+    /// The revision recorded on the cluster as the last one that changed it
+    /// and was fully synced.
     synced_revision: Option<String>,
+    /// Whether plumb wrote to the cluster since that record.
+    changed_since_record: bool,
     doors: Doors,
     /// Whether this replica may write (leader election); always true alone.
     leader: watch::Receiver<bool>,
@@ -100,6 +103,7 @@ impl Worker {
             retries: BTreeMap::new(),
             unreachable: 0,
             synced_revision: None,
+            changed_since_record: false,
             doors: Doors::new(opts.fights),
             leader: watch::channel(true).1,
             metrics: None,
@@ -139,6 +143,10 @@ impl Worker {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut dirty: Option<BTreeSet<String>> = None; // None: every app
+        // A new revision arrived: the apps it changed are to be reconciled,
+        // and the pass completes that revision.
+        let mut new_revision = false;
+        let mut last: Option<Arc<Desired>> = None;
         let (tx, mut suspensions) = mpsc::unbounded_channel();
         let watch = tokio::spawn(super::doors::watch_suspensions(
             self.cluster.client.clone(),
@@ -154,8 +162,20 @@ impl Worker {
             if let Some(d) = current
                 && self.load_inventories().await
             {
-                self.pass(&d, dirty.as_ref()).await;
+                let scope = match &dirty {
+                    Some(apps) if new_revision => {
+                        self.changed_apps(last.as_deref(), &d).map(|mut changed| {
+                            changed.extend(apps.iter().cloned());
+                            changed
+                        })
+                    }
+                    other => other.clone(),
+                };
+                let complete = dirty.is_none() || new_revision;
+                self.pass(&d, scope.as_ref(), complete).await;
                 dirty = Some(BTreeSet::new());
+                new_revision = false;
+                last = Some(d);
             }
             let next_retry = self.next_wakeup();
             tokio::select! {
@@ -170,7 +190,7 @@ impl Worker {
                 }
                 r = desired.changed() => {
                     if r.is_err() { return; }
-                    dirty = None;
+                    new_revision = true;
                 }
                 Some(app) = self.wake.recv() => {
                     let mut apps = BTreeSet::from([app]);
@@ -208,7 +228,7 @@ impl Worker {
         }
         let apps = apps_on(desired, &self.cluster.name);
         let dirty = only.map(|o| with_dependencies(&apps, o));
-        self.pass(desired, dirty.as_ref()).await;
+        self.pass(desired, dirty.as_ref(), dirty.is_none()).await;
         let mut out = BTreeMap::new();
         for (app, _) in apps
             .into_iter()
@@ -248,7 +268,8 @@ impl Worker {
                         prune: spec.prune,
                         allow_mass_prune: spec.allow_mass_prune,
                     };
-                    out.push((plan::plan(set, &inventory, &self.live, policy), inventory));
+                    let cs = plan::plan(set, &desired.revision.id, &inventory, &self.live, policy);
+                    out.push((cs, inventory));
                 }
                 Some(Err(errs)) => {
                     return Err(errs
@@ -330,8 +351,48 @@ impl Worker {
             .collect()
     }
 
-    /// Reconciles the dirty apps (all if `None`) in dependency order.
-    async fn pass(&mut self, desired: &Desired, dirty: Option<&BTreeSet<String>>) {
+    /// The apps of `next` that need a look after `prev`: those whose
+    /// objects or settings changed (an unchanged app's render is the very
+    /// same shared set), and those not in sync. `None`: every app (no
+    /// previous revision, or a config that does not load).
+    fn changed_apps(&self, prev: Option<&Desired>, next: &Desired) -> Option<BTreeSet<String>> {
+        let cluster = &self.cluster.name;
+        let (prev, Ok(next_cfg)) = (prev?, &next.config) else {
+            return None;
+        };
+        let prev_cfg = prev.config.as_ref().ok()?;
+        let prev_render = prev.clusters.get(cluster)?;
+        let next_render = next.clusters.get(cluster)?;
+        let mut out = BTreeSet::new();
+        for (app, spec) in dependency_order(next_cfg, cluster) {
+            let same_spec = prev_cfg
+                .apps
+                .get(&app)
+                .is_some_and(|p| format!("{p:?}") == format!("{spec:?}"));
+            let same_set = match (prev_render.apps.get(&app), next_render.apps.get(&app)) {
+                (Some(Ok(a)), Some(Ok(b))) => Arc::ptr_eq(a, b),
+                _ => false,
+            };
+            let in_sync = self
+                .status
+                .app(cluster, &app)
+                .is_some_and(|s| s.sync == SyncState::Synced);
+            if !(same_spec && same_set && in_sync) || self.retries.contains_key(&app) {
+                out.insert(app);
+            }
+        }
+        Some(out)
+    }
+
+    /// Reconciles the dirty apps (all if `None`) in dependency order. A
+    /// `complete` pass brings every app to `desired`'s revision: the apps
+    /// left out are in sync and unchanged by it, so they run it already.
+    async fn pass(
+        &mut self,
+        desired: &Desired,
+        dirty: Option<&BTreeSet<String>>,
+        complete: bool,
+    ) {
         let cluster = self.cluster.name.clone();
         let Ok(config) = &desired.config else {
             let err = desired.config.as_ref().err().cloned().unwrap_or_default();
@@ -351,8 +412,17 @@ impl Worker {
             return;
         };
         self.mark_orphans(config);
+        let rev = &desired.revision.id;
         for (app, spec) in dependency_order(config, &cluster) {
             if dirty.is_some_and(|d| !d.contains(&app)) {
+                if complete {
+                    self.status.update(&cluster, &app, |s| {
+                        if s.sync == SyncState::Synced {
+                            s.desired_revision = Some(rev.clone());
+                            s.applied_revision = Some(rev.clone());
+                        }
+                    });
+                }
                 continue;
             }
             if self.inventories.is_none() {
@@ -373,7 +443,7 @@ impl Worker {
             }
             self.schedule(&app, state);
         }
-        if dirty.is_none() {
+        if complete {
             self.ready.store(true, Ordering::Relaxed);
             if self.is_leader() {
                 self.record_synced(desired, config).await;
@@ -382,8 +452,10 @@ impl Worker {
         }
     }
 
-    /// Notes on the cluster that every app runs this revision (once per
-    /// revision: no write when it is already recorded).
+    /// Notes on the cluster that every app runs this revision, when this
+    /// revision changed the cluster: a commit that changes nothing here
+    /// (an empty commit, another cluster's app) costs no write. So the
+    /// record names the last commit that changed the cluster.
     async fn record_synced(&mut self, desired: &Desired, config: &RepoConfig) {
         let cluster = self.cluster.name.clone();
         let all_synced = dependency_order(config, &cluster).iter().all(|(app, _)| {
@@ -391,11 +463,16 @@ impl Worker {
                 .app(&cluster, app)
                 .is_some_and(|s| s.sync == SyncState::Synced)
         });
-        if !all_synced || self.synced_revision.as_deref() == Some(desired.revision.id.as_str()) {
+        let recorded = self.synced_revision.as_deref() == Some(desired.revision.id.as_str());
+        let unchanged = self.synced_revision.is_some() && !self.changed_since_record;
+        if !all_synced || recorded || unchanged {
             return;
         }
         match apply::inventory::write_synced_revision(&self.cluster, &desired.revision.id).await {
-            Ok(()) => self.synced_revision = Some(desired.revision.id.clone()),
+            Ok(()) => {
+                self.synced_revision = Some(desired.revision.id.clone());
+                self.changed_since_record = false;
+            }
             Err(e) => warn!(%cluster, "cannot record the synced revision: {e}"),
         }
     }
@@ -491,7 +568,7 @@ impl Worker {
             prune: spec.prune,
             allow_mass_prune: spec.allow_mass_prune,
         };
-        let mut cs = plan::plan(set, &inventory, &self.live, policy);
+        let mut cs = plan::plan(set, &rev, &inventory, &self.live, policy);
         let suspended = self.doors.suspension(app, spec);
         if suspended.is_none() {
             self.doors.guard_corrections(&mut cs, &self.live);
@@ -554,10 +631,12 @@ impl Worker {
             prunes = cs.count(Action::Prune),
             "applying"
         );
+        self.changed_since_record = true;
         let outcome = apply::apply_app(
             &self.cluster,
             &self.live,
             set,
+            &rev,
             &inventory,
             &cs,
             &self.opts.apply,

@@ -131,12 +131,13 @@ fn hash_canonical(v: &Value, h: &mut Sha256) {
     }
 }
 
-/// Everything one app wants on one cluster at one revision, sorted by id.
+/// Everything one app wants on one cluster, sorted by id. The revision is
+/// not part of it: an app unchanged by a commit keeps the very same set
+/// (shared, never copied), which is how later stages know it is unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct DesiredSet {
     pub app: String,
     pub cluster: String,
-    pub revision: String,
     pub objects: Vec<DesiredObject>,
 }
 

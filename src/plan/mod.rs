@@ -75,6 +75,7 @@ pub struct PrunePolicy {
 /// Plans one app on one cluster.
 pub fn plan(
     desired: &DesiredSet,
+    revision: &str,
     inventory: &Inventory,
     live: &dyn LiveLookup,
     policy: PrunePolicy,
@@ -104,7 +105,7 @@ pub fn plan(
     ChangeSet {
         cluster: desired.cluster.clone(),
         app: desired.app.clone(),
-        revision: desired.revision.clone(),
+        revision: revision.to_string(),
         changes,
     }
 }

@@ -19,7 +19,6 @@ fn desired(names: &[(&str, &str)]) -> DesiredSet {
     DesiredSet {
         app: "web".into(),
         cluster: "c".into(),
-        revision: "r2".into(),
         objects: names
             .iter()
             .map(|(n, v)| {
@@ -82,6 +81,7 @@ fn nothing_changed_plans_nothing_to_write() {
     let d = desired(&[("a", "1"), ("b", "1")]);
     let cs = plan(
         &d,
+        "r2",
         &inventory_of(&d, "f1"),
         &live(&["a", "b"], "f1"),
         POLICY,
@@ -97,7 +97,7 @@ fn new_changed_and_drifted_objects_are_told_apart() {
     let now = desired(&[("a", "2"), ("b", "1"), ("c", "1")]);
     let mut l = live(&["a", "b"], "f1");
     l.get_mut(&id("b")).unwrap().fingerprint = "other".into();
-    let cs = plan(&now, &inv, &l, POLICY);
+    let cs = plan(&now, "r2", &inv, &l, POLICY);
     assert_eq!(
         actions(&cs),
         [
@@ -111,7 +111,7 @@ fn new_changed_and_drifted_objects_are_told_apart() {
 #[test]
 fn an_object_deleted_by_hand_is_corrected() {
     let d = desired(&[("a", "1"), ("b", "1")]);
-    let cs = plan(&d, &inventory_of(&d, "f1"), &live(&["a"], "f1"), POLICY);
+    let cs = plan(&d, "r2", &inventory_of(&d, "f1"), &live(&["a"], "f1"), POLICY);
     assert_eq!(cs.changes[1].action, Action::Correct);
     assert_eq!(cs.changes[1].reason, "deleted from the cluster");
 }
@@ -121,11 +121,11 @@ fn objects_removed_from_git_are_pruned_only_if_still_labelled_for_the_app() {
     let before = desired(&[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1")]);
     let inv = inventory_of(&before, "f1");
     let now = desired(&[("a", "1"), ("b", "1"), ("c", "1")]);
-    let cs = plan(&now, &inv, &live(&["a", "b", "c", "d"], "f1"), POLICY);
+    let cs = plan(&now, "r2", &inv, &live(&["a", "b", "c", "d"], "f1"), POLICY);
     assert_eq!(cs.of(Action::Prune).count(), 1);
     let mut l = live(&["a", "b", "c", "d"], "f1");
     l.get_mut(&id("d")).unwrap().app = Some("other".into());
-    let cs = plan(&now, &inv, &l, POLICY);
+    let cs = plan(&now, "r2", &inv, &l, POLICY);
     assert_eq!(cs.of(Action::Prune).count(), 0);
     assert_eq!(cs.of(Action::Skip).count(), 1);
 }
@@ -136,7 +136,7 @@ fn prune_disabled_objects_are_kept() {
     let now = desired(&[("a", "1"), ("b", "1")]);
     let mut l = live(&["a", "b", "c"], "f1");
     l.get_mut(&id("c")).unwrap().prune_disabled = true;
-    let cs = plan(&now, &inventory_of(&before, "f1"), &l, POLICY);
+    let cs = plan(&now, "r2", &inventory_of(&before, "f1"), &l, POLICY);
     let c = cs.changes.iter().find(|c| c.id.name == "c").unwrap();
     assert_eq!(c.action, Action::Skip);
     assert!(c.reason.contains("plumb.dev/prune=disabled"));
@@ -147,7 +147,7 @@ fn a_mass_prune_is_refused_unless_allowed() {
     let before = desired(&[("a", "1"), ("b", "1"), ("c", "1")]);
     let now = desired(&[("a", "1")]);
     let l = live(&["a", "b", "c"], "f1");
-    let cs = plan(&now, &inventory_of(&before, "f1"), &l, POLICY);
+    let cs = plan(&now, "r2", &inventory_of(&before, "f1"), &l, POLICY);
     assert_eq!(cs.of(Action::Prune).count(), 0);
     assert_eq!(cs.of(Action::Conflict).count(), 2);
     assert!(
@@ -160,7 +160,7 @@ fn a_mass_prune_is_refused_unless_allowed() {
         ..POLICY
     };
     assert_eq!(
-        plan(&now, &inventory_of(&before, "f1"), &l, allowed)
+        plan(&now, "r2", &inventory_of(&before, "f1"), &l, allowed)
             .of(Action::Prune)
             .count(),
         2
@@ -172,6 +172,7 @@ fn emptying_an_app_is_refused() {
     let before = desired(&[("a", "1")]);
     let cs = plan(
         &desired(&[]),
+        "r2",
         &inventory_of(&before, "f1"),
         &live(&["a"], "f1"),
         POLICY,
@@ -185,7 +186,7 @@ fn objects_of_another_app_are_conflicts_and_hands_off_objects_are_skipped() {
     let mut l = live(&["a", "b"], "f1");
     l.get_mut(&id("a")).unwrap().app = Some("other".into());
     l.get_mut(&id("b")).unwrap().hands_off = true;
-    let cs = plan(&d, &Inventory::new("web"), &l, POLICY);
+    let cs = plan(&d, "r2", &Inventory::new("web"), &l, POLICY);
     assert_eq!(
         actions(&cs),
         [("a".into(), Action::Conflict), ("b".into(), Action::Skip)]

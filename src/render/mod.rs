@@ -283,7 +283,6 @@ pub fn build_app(
     Ok(DesiredSet {
         app: ctx.app_name.to_string(),
         cluster: ctx.cluster_name.to_string(),
-        revision: ctx.revision.to_string(),
         objects: objects.into_values().collect(),
     })
 }
@@ -291,7 +290,7 @@ pub fn build_app(
 /// The outcome of rendering every app that targets one cluster.
 #[derive(Debug, Default)]
 pub struct ClusterRender {
-    pub apps: BTreeMap<String, Result<DesiredSet, Vec<RenderError>>>,
+    pub apps: BTreeMap<String, AppRender>,
 }
 
 /// Renders every app targeting `cluster`. `files_of(app_path)` returns the
@@ -395,6 +394,7 @@ where
             .apps
             .get(&cache_key)
             .filter(|c| !key.is_empty() && c.key == key && c.scopes == scopes_key)
+            // A pointer copy: the set is shared with the cache.
             .map(|c| c.built.clone());
         let built = match hit {
             Some(r) => r,
@@ -402,7 +402,7 @@ where
                 // Only the kinds known from CRDs changed: read the app again.
                 let parsed = parsed
                     .unwrap_or_else(|| parse_with_generated(&ctx, files_of(name, ctx.app), limits));
-                let r = finish_app(&ctx, &parsed, &scopes);
+                let r = finish_app(&ctx, &parsed, &scopes).map(Arc::new);
                 if !key.is_empty() {
                     let cached = CachedApp {
                         key,
@@ -421,10 +421,6 @@ where
                 r
             }
         };
-        let built = built.map(|mut set| {
-            set.revision = revision.to_string();
-            set
-        });
         out.apps.insert(name.to_string(), built);
     }
     reject_shared_objects(&mut out);
@@ -432,8 +428,9 @@ where
     out
 }
 
-/// One app's render on one cluster: its objects, or every error.
-pub type AppRender = Result<DesiredSet, Vec<RenderError>>;
+/// One app's render on one cluster: its objects, or every error. The set is
+/// shared: a revision that leaves an app unchanged hands on the same `Arc`.
+pub type AppRender = Result<Arc<DesiredSet>, Vec<RenderError>>;
 
 /// Renders kept between revisions (see [`render_cluster_cached`]): per
 /// (cluster, app) only what a later revision needs — the built objects and
@@ -516,23 +513,38 @@ fn is_crd(v: &Value) -> bool {
 }
 
 /// Fails every app whose objects another app on the cluster also defines.
+/// Runs on every revision over every object, so it only hashes borrowed ids;
+/// claims are collected for the (rare) shared ones.
 fn reject_shared_objects(render: &mut ClusterRender) {
-    let mut owners: BTreeMap<ObjectRef, Vec<(String, Origin)>> = BTreeMap::new();
+    let mut first: HashMap<&ObjectRef, &str> = HashMap::new();
+    let mut shared: BTreeSet<&ObjectRef> = BTreeSet::new();
     for (app, set) in &render.apps {
         for obj in set.iter().flat_map(|s| s.objects.iter()) {
-            owners
-                .entry(obj.id.clone())
-                .or_default()
-                .push((app.clone(), obj.origin.clone()));
+            if let Some(owner) = first.insert(&obj.id, app) {
+                if owner != app {
+                    shared.insert(&obj.id);
+                }
+            }
+        }
+    }
+    if shared.is_empty() {
+        return;
+    }
+    let mut claims: BTreeMap<&ObjectRef, Vec<(&str, &Origin)>> = BTreeMap::new();
+    for (app, set) in &render.apps {
+        for obj in set.iter().flat_map(|s| s.objects.iter()) {
+            if shared.contains(&obj.id) {
+                claims.entry(&obj.id).or_default().push((app, &obj.origin));
+            }
         }
     }
     let mut failures: BTreeMap<String, Vec<RenderError>> = BTreeMap::new();
-    for (id, claims) in owners.iter().filter(|(_, c)| c.len() > 1) {
-        let apps: BTreeSet<&str> = claims.iter().map(|(a, _)| a.as_str()).collect();
-        for (app, origin) in claims {
+    for (id, claims) in claims {
+        let apps: BTreeSet<&str> = claims.iter().map(|(a, _)| *a).collect();
+        for (app, origin) in &claims {
             let others: Vec<&str> = apps.iter().copied().filter(|a| a != app).collect();
-            failures.entry(app.clone()).or_default().push(RenderError {
-                origin: origin.clone(),
+            failures.entry(app.to_string()).or_default().push(RenderError {
+                origin: (*origin).clone(),
                 message: format!(
                     "{id} is also defined by app {} on this cluster",
                     others.join(", ")
