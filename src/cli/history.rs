@@ -1,4 +1,6 @@
-//! `plumb history`: the branch's recent commits and which clusters run each.
+//! `plumb history`: the branch's recent commits and, for each cluster, the
+//! last commit that changed it (the record a worker writes once a revision
+//! that changed the cluster is fully synced there).
 
 use std::process::ExitCode;
 
