@@ -133,7 +133,7 @@ fn every_corpus_dashboard_passes_and_renders_in_both_modes() {
                 .unwrap_or_else(|| panic!("{cluster}: no object for {}", file.path));
             assert_eq!(obj.id.kind, kind);
             assert_eq!(obj.id.namespace.as_deref(), Some("monitoring"));
-            let m = &obj.manifest;
+            let m = &obj.manifest.value();
             let content = match field {
                 "data" => &m["data"][format!("k8s_{uid}.json")],
                 _ => &m["spec"][field],

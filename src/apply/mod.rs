@@ -385,7 +385,7 @@ impl Run<'_> {
                             kind,
                             id.namespace.as_deref(),
                             &id.name,
-                            &w.obj.manifest,
+                            w.obj.manifest.raw(),
                             dry_run,
                         )
                         .await,
@@ -489,8 +489,9 @@ fn entry(obj: &DesiredObject, fingerprint: String) -> Entry {
 }
 
 fn failure(obj: &DesiredObject, message: String) -> ObjectFailure {
-    let message = if crate::model::secret::is_secret(&obj.manifest) {
-        crate::model::secret::redact(&message, &obj.manifest)
+    let manifest = obj.manifest.value();
+    let message = if crate::model::secret::is_secret(&manifest) {
+        crate::model::secret::redact(&message, &manifest)
     } else {
         message
     };

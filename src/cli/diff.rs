@@ -107,11 +107,11 @@ async fn print_changeset(
         let after = match (c.action, wanted) {
             (Action::Prune, _) => None,
             (a, Some(w)) if a.writes() => match cluster
-                .apply(&kind, ns, &c.id.name, &w.manifest, true)
+                .apply(&kind, ns, &c.id.name, w.manifest.raw(), true)
                 .await
             {
                 Ok(v) => Some(v),
-                Err(_) => Some(w.manifest.clone()),
+                Err(_) => Some(w.manifest.value()),
             },
             _ => continue,
         };

@@ -137,12 +137,12 @@ impl Cluster {
     /// Server-side applies `manifest` with field manager `plumb`, forcing
     /// ownership; `dry_run` validates and answers without storing. Returns
     /// the object as the server holds it (or would) afterwards.
-    pub async fn apply(
+    pub async fn apply<M: serde::Serialize + ?Sized + Sync>(
         &self,
         kind: &Kind,
         namespace: Option<&str>,
         name: &str,
-        manifest: &Value,
+        manifest: &M,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
         let mut pp = PatchParams::apply(FIELD_MANAGER).force();

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 /// Identity of a Kubernetes object. The API version is not part of identity:
@@ -68,6 +69,49 @@ impl fmt::Display for Origin {
     }
 }
 
+/// A manifest held as the compact JSON text that is sent to the API server.
+/// A daemon keeps every desired object of every cluster in memory between
+/// revisions: as text an object costs its size, as a `Value` tree about
+/// three times that. Parse it ([`Manifest::value`]) only where a tree is
+/// needed (diffs, error redaction).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Manifest(Box<RawValue>);
+
+impl Manifest {
+    pub fn new(v: &Value) -> Manifest {
+        // A `Value` always serializes, and its text is valid JSON.
+        let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+        Manifest(RawValue::from_string(text).unwrap_or_else(|_| null_raw()))
+    }
+
+    /// The JSON text, as sent.
+    pub fn raw(&self) -> &RawValue {
+        &self.0
+    }
+
+    /// The manifest as a tree (parsed on each call).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+fn null_raw() -> Box<RawValue> {
+    serde_json::value::to_raw_value(&Value::Null).unwrap_or_default()
+}
+
+impl PartialEq for Manifest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.get())
+    }
+}
+
 /// One object as git wants it on one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesiredObject {
@@ -76,7 +120,7 @@ pub struct DesiredObject {
     pub api_version: String,
     /// The full manifest to apply (labels added, namespace defaulted, vars
     /// substituted).
-    pub manifest: Value,
+    pub manifest: Manifest,
     pub origin: Origin,
     /// sha256 of the canonical JSON of `manifest`.
     pub hash: String,
@@ -88,7 +132,7 @@ impl DesiredObject {
         DesiredObject {
             id,
             api_version,
-            manifest,
+            manifest: Manifest::new(&manifest),
             origin,
             hash,
         }

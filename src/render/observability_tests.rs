@@ -103,15 +103,15 @@ fn manifests_dashboards_and_rules_render_into_one_desired_set() {
         cm.origin.to_string(),
         "apps/checkout/dashboards/overview.json:1:1"
     );
-    let labels = &cm.manifest["metadata"]["labels"];
+    let labels = &cm.manifest.value()["metadata"]["labels"];
     assert_eq!(labels["grafana_dashboard"], "1");
     assert_eq!(labels["plumb.dev/app"], "checkout");
     assert_eq!(
-        cm.manifest["metadata"]["annotations"]["grafana_folder"],
+        cm.manifest.value()["metadata"]["annotations"]["grafana_folder"],
         "Checkout"
     );
     let rule = &set.objects[2];
-    assert_eq!(rule.manifest["metadata"]["labels"]["release"], "kps");
+    assert_eq!(rule.manifest.value()["metadata"]["labels"]["release"], "kps");
     assert_eq!(
         rule.origin.to_string(),
         "apps/checkout/alerts/checkout.yaml:2:5"
@@ -136,7 +136,7 @@ fn the_operator_profile_and_its_namespace_apply_per_cluster() {
         d.id.to_string(),
         "GrafanaDashboard.grafana.integreatly.org/monitoring/checkout-checkout-overview"
     );
-    assert_eq!(d.manifest["spec"]["folder"], "Checkout");
+    assert_eq!(d.manifest.value()["spec"]["folder"], "Checkout");
     // payments may not touch `monitoring`: a clear error, nothing rendered.
     let r = render(
         REPO,

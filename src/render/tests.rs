@@ -86,15 +86,15 @@ fn variables_namespaces_and_labels_are_applied() {
     assert_eq!(set.objects.len(), 2);
     let cm = &set.objects[0];
     assert_eq!(cm.id.to_string(), "ConfigMap/web/web-config");
-    assert_eq!(cm.manifest["data"]["host"], "api.prod.example.com");
-    assert_eq!(cm.manifest["metadata"]["labels"]["plumb.dev/app"], "web");
+    assert_eq!(cm.manifest.value()["data"]["host"], "api.prod.example.com");
+    assert_eq!(cm.manifest.value()["metadata"]["labels"]["plumb.dev/app"], "web");
     assert_eq!(
-        cm.manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        cm.manifest.value()["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "plumb"
     );
     let deploy = &set.objects[1];
     assert_eq!(
-        deploy.manifest["spec"]["replicas"], 3,
+        deploy.manifest.value()["spec"]["replicas"], 3,
         "a substituted number stays a number"
     );
     assert_eq!(deploy.origin.to_string(), "apps/web/a.yaml:8:1");
@@ -106,7 +106,7 @@ fn each_cluster_gets_its_own_variables() {
     let dev = render_with(files, "dev");
     let set = dev.apps["web"].as_ref().unwrap();
     assert_eq!(
-        set.objects[0].manifest["data"]["host"],
+        set.objects[0].manifest.value()["data"]["host"],
         "api.dev.example.com"
     );
     assert!(dev.apps.contains_key("other"), "other targets dev by name");
