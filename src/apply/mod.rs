@@ -346,7 +346,7 @@ impl Run<'_> {
         for group in by_rank.values() {
             for (i, result) in self.fan_out(writes, group, false).await {
                 let obj = writes[i].obj;
-                match result {
+                match result.and_then(|bytes| crate::cluster::decode(&bytes)) {
                     Ok(answer) => self.record(obj, &answer),
                     Err(e) => failures.push(failure(obj, e.to_string())),
                 }
@@ -364,7 +364,7 @@ impl Run<'_> {
         writes: &[Write<'_>],
         which: &[usize],
         dry_run: bool,
-    ) -> Vec<(usize, Result<Value, ApiError>)> {
+    ) -> Vec<(usize, Result<bytes::Bytes, ApiError>)> {
         futures::stream::iter(which.iter().copied())
             .map(|i| async move {
                 let w = &writes[i];
@@ -381,7 +381,7 @@ impl Run<'_> {
                 (
                     i,
                     self.cluster
-                        .apply(
+                        .apply_raw(
                             kind,
                             id.namespace.as_deref(),
                             &id.name,

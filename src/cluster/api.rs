@@ -145,14 +145,27 @@ impl Cluster {
         manifest: &M,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
+        let bytes = self
+            .apply_raw(kind, namespace, name, manifest, dry_run)
+            .await?;
+        decode(&bytes)
+    }
+
+    /// [`Cluster::apply`], answering the server's bytes undecoded (a dry-run
+    /// whose answer is not needed costs no parsing).
+    pub async fn apply_raw<M: serde::Serialize + ?Sized + Sync>(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        manifest: &M,
+        dry_run: bool,
+    ) -> Result<Bytes, ApiError> {
         let mut pp = PatchParams::apply(FIELD_MANAGER).force();
         pp.dry_run = dry_run;
         let req = Request::new(collection_path(kind, namespace));
-        let bytes = self
-            .send(|| req.patch(name, &pp, &Patch::Apply(manifest)), dry_run)
-            .await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))
+        self.send(|| req.patch(name, &pp, &Patch::Apply(manifest)), dry_run)
+            .await
     }
 
     /// Deletes an object (background propagation, as Flux does). A missing
@@ -187,9 +200,7 @@ impl Cluster {
             .send(|| req.get(name, &Default::default()), false)
             .await
         {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}"))),
+            Ok(bytes) => decode(&bytes).map(Some),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -301,4 +312,10 @@ impl Cluster {
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))
     }
+}
+
+/// An answer's JSON.
+pub fn decode(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Transport(format!("undecodable answer: {e}")))
 }

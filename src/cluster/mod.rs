@@ -13,7 +13,7 @@ use std::time::Duration;
 use kube::api::GroupVersionKind;
 use kube::discovery::{ApiResource, Scope};
 
-pub use api::ApiError;
+pub use api::{ApiError, decode};
 use retry::RetryPolicy;
 
 use crate::config::daemon::Connection;

@@ -206,6 +206,11 @@ async fn run_watch(
                 ready.send_replace(true);
             }
             Ok(Event::Apply(o)) => {
+                // plumb's own writes come back as events: the answer to the
+                // write already put this very version in the cache.
+                if ctx.is_cached(&objects, &o) {
+                    continue;
+                }
                 if let Some((id, l)) = ctx.summarize(&o) {
                     if let Some(app) = &l.app {
                         let _ = wake.send(app.clone());
@@ -259,6 +264,21 @@ fn wake_changed(
 }
 
 impl WatchContext {
+    /// Whether the cache holds this version of the object already.
+    fn is_cached(&self, objects: &Objects, o: &DynamicObject) -> bool {
+        let (Some(name), Some(rv)) = (&o.metadata.name, &o.metadata.resource_version) else {
+            return false;
+        };
+        let id = ObjectRef {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            namespace: o.metadata.namespace.clone(),
+            name: name.clone(),
+        };
+        let map = objects.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&id).is_some_and(|l| &l.resource_version == rv)
+    }
+
     fn summarize(&self, o: &DynamicObject) -> Option<(ObjectRef, LiveObject)> {
         let mut v = serde_json::to_value(o).ok()?;
         v["apiVersion"] = serde_json::Value::String(self.api_version.clone());
