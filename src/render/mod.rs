@@ -344,11 +344,14 @@ where
     let Some(cluster) = repo.clusters.get(cluster_name) else {
         return out;
     };
-    // First every app's CRDs and dashboards (cheap for cached apps), since
-    // building any app needs the kinds all of them declare.
-    let mut apps: BTreeMap<&str, (AppContext<'_>, String, Option<ParseResult>)> = BTreeMap::new();
+    // Each app is built as soon as it is parsed, with the kinds the CRDs
+    // seen so far declare, and its parse is dropped at once: only one app's
+    // parse trees exist at a time. The build remembers the scope of every
+    // kind it used; once every app's CRDs are known, a build that asked
+    // about a kind whose scope a later CRD changed is redone.
     let mut scopes = Scopes::default();
     let mut dashboards = Vec::new();
+    let mut built: BTreeMap<&str, (AppContext<'_>, String, Built)> = BTreeMap::new();
     for (name, app) in &repo.apps {
         if !repo.targets_of(app).iter().any(|c| c == cluster_name) {
             continue;
@@ -368,64 +371,109 @@ where
             .apps
             .get(&cache_key)
             .filter(|c| !key.is_empty() && c.key == key);
-        let parsed = match hit {
+        let b = match hit {
             Some(c) => {
                 c.crds.iter().for_each(|crd| scopes.learn_crd(crd));
                 dashboards.extend(c.dashboards.iter().cloned());
-                None
+                Built {
+                    render: c.built.clone(),
+                    used: c.used.clone(),
+                }
             }
             None => {
-                let fresh = parse_with_generated(&ctx, files_of(name, app), limits);
-                fresh
+                let parsed = parse_with_generated(&ctx, files_of(name, app), limits);
+                let crds: Vec<Value> = parsed
                     .objects
                     .iter()
                     .filter(|o| is_crd(&o.value))
-                    .for_each(|o| scopes.learn_crd(&o.value));
-                dashboards.extend(fresh.dashboards.iter().cloned());
-                Some(fresh)
-            }
-        };
-        apps.insert(name, (ctx, key, parsed));
-    }
-    let scopes_key = format!("{scopes:?}");
-    for (name, (ctx, key, parsed)) in apps {
-        let cache_key = (cluster_name.to_string(), name.to_string());
-        let hit = cache
-            .apps
-            .get(&cache_key)
-            .filter(|c| !key.is_empty() && c.key == key && c.scopes == scopes_key)
-            // A pointer copy: the set is shared with the cache.
-            .map(|c| c.built.clone());
-        let built = match hit {
-            Some(r) => r,
-            None => {
-                // Only the kinds known from CRDs changed: read the app again.
-                let parsed = parsed
-                    .unwrap_or_else(|| parse_with_generated(&ctx, files_of(name, ctx.app), limits));
-                let r = finish_app(&ctx, &parsed, &scopes).map(Arc::new);
+                    .map(|o| o.value.clone())
+                    .collect();
+                crds.iter().for_each(|crd| scopes.learn_crd(crd));
+                dashboards.extend(parsed.dashboards.iter().cloned());
+                let b = Built::new(finish_app(&ctx, &parsed, &scopes), &scopes);
                 if !key.is_empty() {
                     let cached = CachedApp {
-                        key,
-                        scopes: scopes_key.clone(),
-                        crds: parsed
-                            .objects
-                            .iter()
-                            .filter(|o| is_crd(&o.value))
-                            .map(|o| o.value.clone())
-                            .collect(),
-                        dashboards: parsed.dashboards.clone(),
-                        built: r.clone(),
+                        key: key.clone(),
+                        crds,
+                        dashboards: parsed.dashboards,
+                        built: b.render.clone(),
+                        used: b.used.clone(),
                     };
                     cache.apps.insert(cache_key, cached);
                 }
-                r
+                b
             }
         };
-        out.apps.insert(name.to_string(), built);
+        built.insert(name, (ctx, key, b));
+    }
+    for (name, (ctx, key, b)) in built {
+        let render = if b.still_valid(&scopes) {
+            b.render
+        } else {
+            // A CRD seen after this app was built changed a kind's scope.
+            let parsed = parse_with_generated(&ctx, files_of(name, ctx.app), limits);
+            let b = Built::new(finish_app(&ctx, &parsed, &scopes), &scopes);
+            let cache_key = (cluster_name.to_string(), name.to_string());
+            if let Some(c) = cache.apps.get_mut(&cache_key).filter(|c| c.key == key) {
+                c.built = b.render.clone();
+                c.used = b.used.clone();
+            }
+            b.render
+        };
+        out.apps.insert(name.to_string(), render);
     }
     reject_shared_objects(&mut out);
     observability::reject_dashboard_conflicts(&mut out, &dashboards);
     out
+}
+
+/// One app's build and the scopes it depended on.
+struct Built {
+    render: AppRender,
+    used: UsedScopes,
+}
+
+/// What a build asked of the kinds' scopes: for a set, the scope of each
+/// kind it holds; for a failed build (whose objects are not all known), the
+/// whole scope table.
+#[derive(Debug, Clone)]
+enum UsedScopes {
+    Kinds(Vec<(String, String, bool)>),
+    All(String),
+}
+
+impl Built {
+    fn new(render: Result<DesiredSet, Vec<RenderError>>, scopes: &Scopes) -> Built {
+        let used = match &render {
+            Ok(set) => {
+                let kinds: BTreeSet<(&str, &str)> = set
+                    .objects
+                    .iter()
+                    .map(|o| (o.id.group.as_str(), o.id.kind.as_str()))
+                    .collect();
+                UsedScopes::Kinds(
+                    kinds
+                        .into_iter()
+                        .map(|(g, k)| (g.to_string(), k.to_string(), scopes.is_namespaced(g, k)))
+                        .collect(),
+                )
+            }
+            Err(_) => UsedScopes::All(format!("{scopes:?}")),
+        };
+        Built {
+            render: render.map(Arc::new),
+            used,
+        }
+    }
+
+    fn still_valid(&self, scopes: &Scopes) -> bool {
+        match &self.used {
+            UsedScopes::Kinds(kinds) => kinds
+                .iter()
+                .all(|(g, k, namespaced)| scopes.is_namespaced(g, k) == *namespaced),
+            UsedScopes::All(table) => *table == format!("{scopes:?}"),
+        }
+    }
 }
 
 /// One app's render on one cluster: its objects, or every error. The set is
@@ -445,11 +493,11 @@ pub struct RenderCache {
 struct CachedApp {
     /// Folder content id + settings + variables.
     key: String,
-    /// The CRD scopes the build used.
-    scopes: String,
     crds: Vec<Value>,
     dashboards: Vec<observability::DashboardEntry>,
     built: AppRender,
+    /// The kinds' scopes the build depended on.
+    used: UsedScopes,
 }
 
 /// One app's files parsed: manifests and generated objects, with errors.
@@ -543,13 +591,16 @@ fn reject_shared_objects(render: &mut ClusterRender) {
         let apps: BTreeSet<&str> = claims.iter().map(|(a, _)| *a).collect();
         for (app, origin) in &claims {
             let others: Vec<&str> = apps.iter().copied().filter(|a| a != app).collect();
-            failures.entry(app.to_string()).or_default().push(RenderError {
-                origin: (*origin).clone(),
-                message: format!(
-                    "{id} is also defined by app {} on this cluster",
-                    others.join(", ")
-                ),
-            });
+            failures
+                .entry(app.to_string())
+                .or_default()
+                .push(RenderError {
+                    origin: (*origin).clone(),
+                    message: format!(
+                        "{id} is also defined by app {} on this cluster",
+                        others.join(", ")
+                    ),
+                });
         }
     }
     for (app, errs) in failures {

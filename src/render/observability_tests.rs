@@ -111,7 +111,10 @@ fn manifests_dashboards_and_rules_render_into_one_desired_set() {
         "Checkout"
     );
     let rule = &set.objects[2];
-    assert_eq!(rule.manifest.value()["metadata"]["labels"]["release"], "kps");
+    assert_eq!(
+        rule.manifest.value()["metadata"]["labels"]["release"],
+        "kps"
+    );
     assert_eq!(
         rule.origin.to_string(),
         "apps/checkout/alerts/checkout.yaml:2:5"

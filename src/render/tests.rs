@@ -87,14 +87,18 @@ fn variables_namespaces_and_labels_are_applied() {
     let cm = &set.objects[0];
     assert_eq!(cm.id.to_string(), "ConfigMap/web/web-config");
     assert_eq!(cm.manifest.value()["data"]["host"], "api.prod.example.com");
-    assert_eq!(cm.manifest.value()["metadata"]["labels"]["plumb.dev/app"], "web");
+    assert_eq!(
+        cm.manifest.value()["metadata"]["labels"]["plumb.dev/app"],
+        "web"
+    );
     assert_eq!(
         cm.manifest.value()["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "plumb"
     );
     let deploy = &set.objects[1];
     assert_eq!(
-        deploy.manifest.value()["spec"]["replicas"], 3,
+        deploy.manifest.value()["spec"]["replicas"],
+        3,
         "a substituted number stays a number"
     );
     assert_eq!(deploy.origin.to_string(), "apps/web/a.yaml:8:1");
@@ -226,6 +230,26 @@ fn crds_in_any_app_declare_the_scope_of_their_kinds() {
     let r = render_with(files, "prod");
     assert!(r.apps["platform"].is_ok());
     let errs = r.apps["web"].as_ref().unwrap_err();
+    assert!(
+        errs[0].message.contains("Tenant is cluster-scoped"),
+        "{errs:?}"
+    );
+}
+
+/// Apps are built one after another as they are parsed; a CRD in an app
+/// built later still decides the scope of an earlier app's objects.
+#[test]
+fn a_crd_in_a_later_app_decides_the_scope_of_an_earlier_apps_objects() {
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: { name: tenants.example.com }\nspec:\n  group: example.com\n  scope: Cluster\n  names: { kind: Tenant, plural: tenants }\n";
+    let cr = "apiVersion: example.com/v1\nkind: Tenant\nmetadata: { name: acme }\n";
+    // On dev, `other` is built before `platform`, which ships the CRD.
+    let files = BTreeMap::from([
+        ("other", vec![file("apps/other/t.yaml", cr)]),
+        ("platform", vec![file("apps/platform/crd.yaml", crd)]),
+    ]);
+    let r = render_with(files, "dev");
+    assert!(r.apps["platform"].is_ok());
+    let errs = r.apps["other"].as_ref().unwrap_err();
     assert!(
         errs[0].message.contains("Tenant is cluster-scoped"),
         "{errs:?}"
