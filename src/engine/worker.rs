@@ -387,12 +387,7 @@ impl Worker {
     /// Reconciles the dirty apps (all if `None`) in dependency order. A
     /// `complete` pass brings every app to `desired`'s revision: the apps
     /// left out are in sync and unchanged by it, so they run it already.
-    async fn pass(
-        &mut self,
-        desired: &Desired,
-        dirty: Option<&BTreeSet<String>>,
-        complete: bool,
-    ) {
+    async fn pass(&mut self, desired: &Desired, dirty: Option<&BTreeSet<String>>, complete: bool) {
         let cluster = self.cluster.name.clone();
         let Ok(config) = &desired.config else {
             let err = desired.config.as_ref().err().cloned().unwrap_or_default();

@@ -111,7 +111,13 @@ fn new_changed_and_drifted_objects_are_told_apart() {
 #[test]
 fn an_object_deleted_by_hand_is_corrected() {
     let d = desired(&[("a", "1"), ("b", "1")]);
-    let cs = plan(&d, "r2", &inventory_of(&d, "f1"), &live(&["a"], "f1"), POLICY);
+    let cs = plan(
+        &d,
+        "r2",
+        &inventory_of(&d, "f1"),
+        &live(&["a"], "f1"),
+        POLICY,
+    );
     assert_eq!(cs.changes[1].action, Action::Correct);
     assert_eq!(cs.changes[1].reason, "deleted from the cluster");
 }
