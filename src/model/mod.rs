@@ -7,7 +7,9 @@ mod object;
 pub mod secret;
 
 pub use changeset::{Action, Change, ChangeSet};
-pub use object::{DesiredObject, DesiredSet, Manifest, ObjectRef, Origin, content_hash};
+pub use object::{
+    CanonicalHasher, DesiredObject, DesiredSet, Manifest, ObjectRef, Origin, content_hash,
+};
 
 /// Label stamped on every object plumb applies.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";

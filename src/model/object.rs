@@ -141,37 +141,87 @@ impl DesiredObject {
 
 /// sha256 (hex) of a value's canonical JSON (keys sorted at every level).
 pub fn content_hash(v: &Value) -> String {
-    let mut h = Sha256::new();
-    hash_canonical(v, &mut h);
-    let digest = h.finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut h = CanonicalHasher::default();
+    h.value(v);
+    h.finish()
 }
 
-fn hash_canonical(v: &Value, h: &mut Sha256) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            h.update(b"{");
-            for k in keys {
-                h.update(Value::String(k.clone()).to_string().as_bytes());
-                h.update(b":");
-                if let Some(child) = m.get(k) {
-                    hash_canonical(child, h);
+/// Builds the sha256 of canonical JSON piece by piece, for callers that
+/// hash a document they never build (the fingerprint of a live object).
+/// The canonical form: keys sorted, every member and item followed by `,`.
+#[derive(Default)]
+pub struct CanonicalHasher(Sha256);
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl std::io::Write for CanonicalHasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CanonicalHasher {
+    pub fn begin_object(&mut self) {
+        self.0.update(b"{");
+    }
+    /// A member's key (members must come sorted by key).
+    pub fn key(&mut self, k: &str) {
+        // Writing JSON into a hasher cannot fail.
+        let _ = serde_json::to_writer(&mut *self, k);
+        self.0.update(b":");
+    }
+    /// Closes a member or an item.
+    pub fn end_member(&mut self) {
+        self.0.update(b",");
+    }
+    pub fn end_object(&mut self) {
+        self.0.update(b"}");
+    }
+
+    /// A whole value, canonically.
+    pub fn value(&mut self, v: &Value) {
+        match v {
+            Value::Object(m) => self.map(m),
+            Value::Array(a) => {
+                self.0.update(b"[");
+                for item in a {
+                    self.value(item);
+                    self.end_member();
                 }
-                h.update(b",");
+                self.0.update(b"]");
             }
-            h.update(b"}");
-        }
-        Value::Array(a) => {
-            h.update(b"[");
-            for item in a {
-                hash_canonical(item, h);
-                h.update(b",");
+            other => {
+                let _ = serde_json::to_writer(&mut *self, other);
             }
-            h.update(b"]");
         }
-        other => h.update(other.to_string().as_bytes()),
+    }
+
+    /// A whole object, canonically.
+    pub fn map(&mut self, m: &serde_json::Map<String, Value>) {
+        let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        self.begin_object();
+        for (k, child) in entries {
+            self.key(k);
+            self.value(child);
+            self.end_member();
+        }
+        self.end_object();
+    }
+
+    /// The hex digest.
+    pub fn finish(self) -> String {
+        let digest = self.0.finalize();
+        let mut out = String::with_capacity(64);
+        for b in digest {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out
     }
 }
 
@@ -223,5 +273,17 @@ mod tests {
         assert_eq!(content_hash(&a), content_hash(&b));
         assert_ne!(content_hash(&a), content_hash(&c));
         assert_eq!(content_hash(&a).len(), 64);
+    }
+
+    /// Hashes are stored in every cluster's inventories: a change in how
+    /// they are computed would read as every object "changed in git".
+    #[test]
+    fn the_content_hash_is_stable_across_versions() {
+        let v = json!({"b": {"c": [1, 2]}, "a": 1});
+        // sha256 of `{"a":1,"b":{"c":[1,2,],},}`
+        assert_eq!(
+            content_hash(&v),
+            "efd5d86fa59a3fde968192037746f41f2b168886e2c0c7eaa858c5c3fa31d24f"
+        );
     }
 }

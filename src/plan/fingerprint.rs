@@ -8,17 +8,28 @@
 //! recorded) cannot make it flap; any other writer that changes or removes a
 //! field plumb set changes both the ownership and the value, so it shows.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::model::{FIELD_MANAGER, content_hash};
+use crate::model::{CanonicalHasher, FIELD_MANAGER};
 
 /// The 16-hex fingerprint, or `""` when plumb owns no field of the object.
+/// It is the content hash of `{"fields": <plumb's fieldsV1>, "values": <the
+/// object's values at those fields>}`, hashed as it is walked: the live
+/// object is never copied.
 pub fn fingerprint(obj: &Value) -> String {
     let Some(fields) = plumb_fields(obj) else {
         return String::new();
     };
-    let projected = project(fields, obj);
-    content_hash(&json!({ "fields": fields, "values": projected }))[..16].to_string()
+    let mut h = CanonicalHasher::default();
+    h.begin_object();
+    h.key("fields");
+    h.map(fields);
+    h.end_member();
+    h.key("values");
+    hash_projection(fields, obj, &mut h);
+    h.end_member();
+    h.end_object();
+    h.finish()[..16].to_string()
 }
 
 /// plumb's `fieldsV1` from `metadata.managedFields`.
@@ -45,35 +56,45 @@ pub fn other_managers(obj: &Value) -> Vec<String> {
     v
 }
 
-/// The values of `obj` at the fields of a FieldsV1 set.
-fn project(fields: &Map<String, Value>, obj: &Value) -> Value {
-    let mut out = Map::new();
-    for (key, sub) in fields {
-        let child = if let Some(name) = key.strip_prefix("f:") {
-            obj.get(name)
-        } else if let Some(k) = key.strip_prefix("k:") {
-            list_item_by_keys(obj, k)
-        } else if let Some(v) = key.strip_prefix("v:") {
+/// Hashes the values of `obj` at the fields of a FieldsV1 set, as the
+/// canonical JSON object: field key → value (a nested set → the projection
+/// of the child; a missing child → null; a set member `v:` → whether it is
+/// present).
+fn hash_projection(fields: &Map<String, Value>, obj: &Value, h: &mut CanonicalHasher) {
+    let mut keys: Vec<(&String, &Value)> = fields
+        .iter()
+        .filter(|(k, _)| ["f:", "k:", "v:", "i:"].iter().any(|p| k.starts_with(p)))
+        .collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    h.begin_object();
+    for (key, sub) in keys {
+        h.key(key);
+        if let Some(v) = key.strip_prefix("v:") {
             // A set member: its presence is the value.
             let wanted: Value = serde_json::from_str(v).unwrap_or(Value::Null);
             let present = obj.as_array().is_some_and(|a| a.contains(&wanted));
-            out.insert(key.clone(), Value::Bool(present));
-            continue;
-        } else if let Some(i) = key.strip_prefix("i:") {
-            i.parse::<usize>().ok().and_then(|i| obj.get(i))
+            h.value(&Value::Bool(present));
         } else {
-            continue; // "." marks the node itself
-        };
-        let value = match (child, sub.as_object()) {
-            (None, _) => Value::Null,
-            (Some(c), Some(subfields)) if !subfields.is_empty() && !is_only_dot(subfields) => {
-                project(subfields, c)
+            let child = if let Some(name) = key.strip_prefix("f:") {
+                obj.get(name)
+            } else if let Some(k) = key.strip_prefix("k:") {
+                list_item_by_keys(obj, k)
+            } else {
+                key.strip_prefix("i:")
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| obj.get(i))
+            };
+            match (child, sub.as_object()) {
+                (None, _) => h.value(&Value::Null),
+                (Some(c), Some(subfields)) if !subfields.is_empty() && !is_only_dot(subfields) => {
+                    hash_projection(subfields, c, h)
+                }
+                (Some(c), _) => h.value(c),
             }
-            (Some(c), _) => c.clone(),
-        };
-        out.insert(key.clone(), value);
+        }
+        h.end_member();
     }
-    Value::Object(out)
+    h.end_object();
 }
 
 fn is_only_dot(m: &Map<String, Value>) -> bool {
@@ -91,6 +112,7 @@ fn list_item_by_keys<'a>(list: &'a Value, keys: &str) -> Option<&'a Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn obj(replicas: i64, image: &str, owner_of_replicas: &str) -> Value {
         let plumb_fields = if owner_of_replicas == "plumb" {
@@ -145,5 +167,66 @@ mod tests {
     #[test]
     fn no_plumb_fields_means_no_fingerprint() {
         assert_eq!(fingerprint(&json!({"metadata": {"name": "x"}})), "");
+    }
+
+    /// The fingerprint as first computed (the projection built as a tree,
+    /// then hashed): fingerprints are stored in inventories, so the
+    /// streaming version must give the very same value.
+    fn reference(obj: &Value) -> String {
+        let fields = plumb_fields(obj).unwrap();
+        let projected = project_tree(fields, obj);
+        crate::model::content_hash(&json!({ "fields": fields, "values": projected }))[..16]
+            .to_string()
+    }
+
+    /// The values of `obj` at the fields of a FieldsV1 set.
+    fn project_tree(fields: &Map<String, Value>, obj: &Value) -> Value {
+        let mut out = Map::new();
+        for (key, sub) in fields {
+            let child = if let Some(name) = key.strip_prefix("f:") {
+                obj.get(name)
+            } else if let Some(k) = key.strip_prefix("k:") {
+                list_item_by_keys(obj, k)
+            } else if let Some(v) = key.strip_prefix("v:") {
+                // A set member: its presence is the value.
+                let wanted: Value = serde_json::from_str(v).unwrap_or(Value::Null);
+                let present = obj.as_array().is_some_and(|a| a.contains(&wanted));
+                out.insert(key.clone(), Value::Bool(present));
+                continue;
+            } else if let Some(i) = key.strip_prefix("i:") {
+                i.parse::<usize>().ok().and_then(|i| obj.get(i))
+            } else {
+                continue; // "." marks the node itself
+            };
+            let value = match (child, sub.as_object()) {
+                (None, _) => Value::Null,
+                (Some(c), Some(subfields)) if !subfields.is_empty() && !is_only_dot(subfields) => {
+                    project_tree(subfields, c)
+                }
+                (Some(c), _) => c.clone(),
+            };
+            out.insert(key.clone(), value);
+        }
+        Value::Object(out)
+    }
+
+    #[test]
+    fn the_streamed_fingerprint_equals_the_tree_one() {
+        let mut objs = vec![
+            obj(3, "nginx:1", "plumb"),
+            obj(5, "nginx:2", "kubectl-edit"),
+        ];
+        objs.push(json!({
+            "metadata": {"name": "x", "managedFields": [{"manager": "plumb", "operation": "Apply",
+                "fieldsV1": {"f:data": {".": {}, "f:a": {}, "f:gone": {}},
+                             "f:spec": {"f:finalizers": {"v:\"a\"": {}, "v:\"z\"": {}},
+                                        "f:items": {"i:1": {}, "i:9": {}}},
+                             "f:metadata": {"f:labels": {"f:app": {}}}}}]},
+            "data": {"a": "x\n\u{e9}\"q", "b": "not plumb's"},
+            "spec": {"finalizers": ["a", "b"], "items": [1, {"deep": [true, null]}]}
+        }));
+        for o in &objs {
+            assert_eq!(fingerprint(o), reference(o), "{o}");
+        }
     }
 }
