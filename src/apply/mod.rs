@@ -346,8 +346,8 @@ impl Run<'_> {
         for group in by_rank.values() {
             for (i, result) in self.fan_out(writes, group, false).await {
                 let obj = writes[i].obj;
-                match result.and_then(|bytes| crate::cluster::decode(&bytes)) {
-                    Ok(answer) => self.record(obj, &answer),
+                match result.and_then(|bytes| self.record(obj, &bytes)) {
+                    Ok(()) => {}
                     Err(e) => failures.push(failure(obj, e.to_string())),
                 }
             }
@@ -396,13 +396,23 @@ impl Run<'_> {
             .await
     }
 
-    /// Notes what the server answered to a write.
-    fn record(&mut self, obj: &DesiredObject, answer: &Value) {
-        let fingerprint = crate::plan::fingerprint::fingerprint(answer);
-        if let Some((id, live)) = LiveObject::from_value(answer) {
-            self.live.put(id, live);
-        }
+    /// Notes what the server answered to a write. When the watch already
+    /// delivered that very version, its summary is reused.
+    fn record(&mut self, obj: &DesiredObject, answer: &[u8]) -> Result<(), ApiError> {
+        let seen = resource_version(answer).and_then(|rv| self.live.fingerprint_at(&obj.id, &rv));
+        let fingerprint = match seen {
+            Some(f) => f,
+            None => {
+                let answer = crate::cluster::decode(answer)?;
+                let fingerprint = crate::plan::fingerprint::fingerprint(&answer);
+                if let Some((id, live)) = LiveObject::from_value(&answer) {
+                    self.live.put(id, live);
+                }
+                fingerprint
+            }
+        };
         self.entries.insert(obj.id.clone(), entry(obj, fingerprint));
+        Ok(())
     }
 
     async fn wait_crds(&self, writes: &[Write<'_>], stage1: &[usize]) -> Result<(), ApplyError> {
@@ -471,6 +481,23 @@ impl Run<'_> {
             Err(ApplyError::PruneFailed(failures))
         }
     }
+}
+
+/// `metadata.resourceVersion` of an answer, read without building it.
+fn resource_version(answer: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "resourceVersion")]
+        resource_version: Option<String>,
+    }
+    serde_json::from_slice::<Answer>(answer)
+        .ok()?
+        .metadata
+        .resource_version
 }
 
 fn established(crd: &Value) -> bool {

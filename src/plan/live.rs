@@ -120,6 +120,16 @@ impl LiveCache {
         }
     }
 
+    /// The fingerprint of an object, if the cache holds that version.
+    pub fn fingerprint_at(&self, id: &ObjectRef, resource_version: &str) -> Option<String> {
+        let kinds = self.kinds();
+        let w = kinds.get(&(id.group.clone(), id.kind.clone()))?;
+        let map = w.objects.read().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .filter(|l| l.resource_version == resource_version)
+            .map(|l| l.fingerprint.clone())
+    }
+
     /// Forgets an object plumb deleted.
     pub fn remove(&self, id: &ObjectRef) {
         if let Some(w) = self.kinds().get(&(id.group.clone(), id.kind.clone())) {
