@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::config::RepoConfig;
 use crate::config::repo::{AppSpec, FILE_NAME};
-use crate::render::{self, ClusterRender, RenderCache, RenderError, RenderLimits, SourceFile};
+use crate::render::{
+    self, ClusterCache, ClusterRender, RenderCache, RenderError, RenderLimits, SourceFile,
+};
 use crate::source::{Revision, Snapshot};
 
 /// Read access to the files of one version of the config repo, relative to
@@ -24,6 +26,9 @@ pub trait Tree {
     fn key(&self, _dir: &str) -> Option<String> {
         None
     }
+    /// A second, independent handle on the same files, for another thread;
+    /// `None` when there is none to be had (then work stays on one thread).
+    fn fork(&self) -> Option<Box<dyn Tree + Send>>;
 }
 
 impl Tree for Snapshot {
@@ -36,6 +41,11 @@ impl Tree for Snapshot {
     fn key(&self, dir: &str) -> Option<String> {
         self.tree_id(dir)
     }
+    fn fork(&self) -> Option<Box<dyn Tree + Send>> {
+        self.try_clone()
+            .ok()
+            .map(|s| Box::new(s) as Box<dyn Tree + Send>)
+    }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
         Ok(self
             .list_files(dir)
@@ -47,6 +57,7 @@ impl Tree for Snapshot {
 }
 
 /// A folder on disk (a working tree). Symlinks are skipped, as in git trees.
+#[derive(Debug, Clone)]
 pub struct DirTree {
     pub root: std::path::PathBuf,
     pub label: String,
@@ -55,6 +66,9 @@ pub struct DirTree {
 impl Tree for DirTree {
     fn subdir(&self) -> &str {
         &self.label
+    }
+    fn fork(&self) -> Option<Box<dyn Tree + Send>> {
+        Some(Box::new(self.clone()))
     }
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
         if path.split('/').any(|p| p == "..") {
@@ -179,27 +193,38 @@ pub fn render_tree(
     };
     let mut clusters = BTreeMap::new();
     if let Ok(cfg) = &config {
-        // Files are read once per revision for all clusters, and only for
-        // apps the render cache does not already hold.
-        let mut files: BTreeMap<String, Result<Vec<SourceFile>, RenderError>> = BTreeMap::new();
-        for name in cfg.clusters.keys() {
-            let key_of = |app: &AppSpec| snap.key(app.path.trim_end_matches('/'));
-            let files_of = |_: &str, app: &AppSpec| {
-                files
-                    .entry(app.path.clone())
-                    .or_insert_with(|| app_files(snap, app))
-                    .clone()
-            };
-            let rendered = render::render_cluster_cached(
-                cfg,
-                name,
-                &revision.id,
-                limits,
-                cache,
-                key_of,
-                files_of,
-            );
-            clusters.insert(name.clone(), rendered);
+        let names: Vec<&str> = cfg.clusters.keys().map(String::as_str).collect();
+        let caches = cache.take(&names);
+        let mut jobs: Vec<(&str, ClusterCache)> = names.iter().copied().zip(caches).collect();
+        // Clusters render on their own threads (each with its own handle on
+        // the tree), as many at once as there are cores; the rest waits.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(jobs.len());
+        let forks: Vec<Box<dyn Tree + Send>> = (1..threads).filter_map(|_| snap.fork()).collect();
+        let per_thread = jobs.len().div_ceil(forks.len() + 1);
+        let rev = revision.id.as_str();
+        let done: Vec<(&str, ClusterCache, ClusterRender)> = std::thread::scope(|s| {
+            let mut handles = Vec::new();
+            let mut rest = std::mem::take(&mut jobs);
+            for fork in forks {
+                let mine: Vec<_> = rest.drain(..per_thread.min(rest.len())).collect();
+                handles.push(s.spawn(move || render_clusters(&*fork, cfg, rev, limits, mine)));
+            }
+            // This thread takes what is left, with the original handle.
+            let mut done = render_clusters(snap, cfg, rev, limits, rest);
+            for h in handles {
+                // A panicking render thread is a bug; its clusters are
+                // simply missing from this revision (nothing applied).
+                if let Ok(more) = h.join() {
+                    done.extend(more);
+                }
+            }
+            done
+        });
+        for (name, c, rendered) in done {
+            cache.put_back(name, c);
+            clusters.insert(name.to_string(), rendered);
         }
     }
     Desired {
@@ -207,6 +232,26 @@ pub fn render_tree(
         config,
         clusters,
     }
+}
+
+/// Renders some clusters one after another, reading files through `tree`.
+fn render_clusters<'a>(
+    tree: &dyn Tree,
+    cfg: &RepoConfig,
+    revision: &str,
+    limits: &RenderLimits,
+    jobs: Vec<(&'a str, ClusterCache)>,
+) -> Vec<(&'a str, ClusterCache, ClusterRender)> {
+    jobs.into_iter()
+        .map(|(name, mut cache)| {
+            let key_of = |app: &AppSpec| tree.key(app.path.trim_end_matches('/'));
+            let files_of = |_: &str, app: &AppSpec| app_files(tree, app);
+            let rendered = render::render_cluster_cached(
+                cfg, name, revision, limits, &mut cache, key_of, files_of,
+            );
+            (name, cache, rendered)
+        })
+        .collect()
 }
 
 /// The manifest files of an app's folder in the commit.

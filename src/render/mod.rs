@@ -307,7 +307,7 @@ pub fn render_cluster<F>(
 where
     F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
 {
-    let mut cache = RenderCache::default();
+    let mut cache = ClusterCache::default();
     render_cluster_cached(
         repo,
         cluster_name,
@@ -330,7 +330,7 @@ pub fn render_cluster_cached<K, F>(
     cluster_name: &str,
     revision: &str,
     limits: &RenderLimits,
-    cache: &mut RenderCache,
+    cache: &mut ClusterCache,
     mut key_of: K,
     mut files_of: F,
 ) -> ClusterRender
@@ -366,10 +366,9 @@ where
         let key = key_of(app)
             .map(|tree| format!("{tree}|{:?}|{:?}|{:?}", ctx.vars(), app, cluster))
             .unwrap_or_default();
-        let cache_key = (cluster_name.to_string(), name.clone());
         let hit = cache
             .apps
-            .get(&cache_key)
+            .get(name)
             .filter(|c| !key.is_empty() && c.key == key);
         let b = match hit {
             Some(c) => {
@@ -399,7 +398,7 @@ where
                         built: b.render.clone(),
                         used: b.used.clone(),
                     };
-                    cache.apps.insert(cache_key, cached);
+                    cache.apps.insert(name.clone(), cached);
                 }
                 b
             }
@@ -413,8 +412,7 @@ where
             // A CRD seen after this app was built changed a kind's scope.
             let parsed = parse_with_generated(&ctx, files_of(name, ctx.app), limits);
             let b = Built::new(finish_app(&ctx, &parsed, &scopes), &scopes);
-            let cache_key = (cluster_name.to_string(), name.to_string());
-            if let Some(c) = cache.apps.get_mut(&cache_key).filter(|c| c.key == key) {
+            if let Some(c) = cache.apps.get_mut(name).filter(|c| c.key == key) {
                 c.built = b.render.clone();
                 c.used = b.used.clone();
             }
@@ -480,13 +478,38 @@ impl Built {
 /// shared: a revision that leaves an app unchanged hands on the same `Arc`.
 pub type AppRender = Result<Arc<DesiredSet>, Vec<RenderError>>;
 
-/// Renders kept between revisions (see [`render_cluster_cached`]): per
-/// (cluster, app) only what a later revision needs — the built objects and
-/// the CRDs and dashboards other apps' checks depend on — so the cache holds
-/// one copy of the manifests, not every parsing stage.
+/// Renders kept between revisions, per cluster.
 #[derive(Debug, Default)]
 pub struct RenderCache {
-    apps: HashMap<(String, String), CachedApp>,
+    clusters: HashMap<String, ClusterCache>,
+}
+
+impl RenderCache {
+    /// Takes out the caches of `clusters` (empty for a new one), to be
+    /// used independently (one thread per cluster) and handed back with
+    /// [`RenderCache::put_back`]. Clusters not taken out are forgotten.
+    pub fn take(&mut self, clusters: &[&str]) -> Vec<ClusterCache> {
+        let taken = clusters
+            .iter()
+            .map(|c| self.clusters.remove(*c).unwrap_or_default())
+            .collect();
+        self.clusters.clear();
+        taken
+    }
+
+    pub fn put_back(&mut self, cluster: &str, cache: ClusterCache) {
+        self.clusters.insert(cluster.to_string(), cache);
+    }
+}
+
+/// One cluster's renders kept between revisions (see
+/// [`render_cluster_cached`]): per app only what a later revision needs —
+/// the built objects and the CRDs and dashboards other apps' checks depend
+/// on — so the cache holds one copy of the manifests, not every parsing
+/// stage.
+#[derive(Debug, Default)]
+pub struct ClusterCache {
+    apps: HashMap<String, CachedApp>,
 }
 
 #[derive(Debug)]

@@ -328,7 +328,7 @@ fn too_many_objects_is_an_error() {
 #[test]
 fn a_cached_render_reads_only_the_apps_whose_folder_changed() {
     let repo = repo();
-    let mut cache = RenderCache::default();
+    let mut cache = ClusterCache::default();
     let files = BTreeMap::from([
         ("web", vec![file("apps/web/a.yaml", WEB)]),
         (
