@@ -153,6 +153,46 @@ pub fn at_version(obj: &Value, rt: &ResourceType, version: &str) -> Value {
     out
 }
 
+/// An object as served at a version, serialized straight from the stored
+/// object: the same JSON as `at_version` (and, with `strip_type_meta`, as
+/// a list item of a built-in kind) without deep-copying the object.
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    pub obj: &'a Value,
+    /// `Value::String` of the apiVersion to serve.
+    pub api_version: &'a Value,
+    /// Drop apiVersion and kind (list items of built-in kinds).
+    pub strip_type_meta: bool,
+}
+
+impl serde::Serialize for Served<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(m) = self.obj.as_object() else {
+            return self.obj.serialize(s);
+        };
+        // The key order `Map::insert` and `Map::remove` (a swap_remove with
+        // serde_json's preserve_order) would leave.
+        let mut entries: Vec<(&str, &Value)> = m.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        match entries.iter_mut().find(|(k, _)| *k == "apiVersion") {
+            Some(e) => e.1 = self.api_version,
+            None => entries.push(("apiVersion", self.api_version)),
+        }
+        if self.strip_type_meta {
+            for key in ["apiVersion", "kind"] {
+                if let Some(i) = entries.iter().position(|(k, _)| *k == key) {
+                    entries.swap_remove(i);
+                }
+            }
+        }
+        let mut map = s.serialize_map(Some(entries.len()))?;
+        for (k, v) in entries {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 /// Checks that a namespace exists and accepts new content.
 pub fn check_namespace(
     state: &State,
@@ -174,4 +214,46 @@ pub fn check_namespace(
         .with_details(name, group, resource));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `Served` writes the bytes of the copies it stands for.
+    #[test]
+    fn served_matches_at_version() {
+        let rt = crate::registry::Registry::new()
+            .lookup("apps", "v1", "deployments")
+            .unwrap();
+        let api_version = Value::String(rt.api_version("v1"));
+        let objects = [
+            json!({"apiVersion": "apps/v1beta1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {"replicas": 1}, "status": {}}),
+            json!({"metadata": {"name": "a"}, "kind": "Deployment", "spec": {}, "apiVersion": "x/v1"}),
+            json!({"metadata": {"name": "a"}, "spec": {"x": [1, 2.5, null, "é\n"]}}),
+            json!({"kind": "Deployment"}),
+            json!({}),
+            json!("not an object"),
+        ];
+        for obj in &objects {
+            for strip in [false, true] {
+                let mut want = at_version(obj, &rt, "v1");
+                if strip && let Some(m) = want.as_object_mut() {
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
+                let served = Served {
+                    obj,
+                    api_version: &api_version,
+                    strip_type_meta: strip,
+                };
+                assert_eq!(
+                    serde_json::to_string(&served).unwrap(),
+                    serde_json::to_string(&want).unwrap(),
+                    "{obj} strip={strip}"
+                );
+            }
+        }
+    }
 }

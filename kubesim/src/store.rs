@@ -2,6 +2,7 @@
 //! bucket, and a bounded event log that watches replay from.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -100,17 +101,34 @@ impl Store {
 
     /// Objects of a resource, in (namespace, name) order; `ns` None: all.
     pub fn list(&self, key: &ResKey, ns: Option<&str>) -> Vec<Arc<Value>> {
-        let Some(bucket) = self.buckets.get(key) else {
-            return Vec::new();
+        self.iter_after(key, ns, None).cloned().collect()
+    }
+
+    /// Objects of a resource in (namespace, name) order, borrowed, starting
+    /// strictly after the key `after` (a seek, not a scan); `ns` None: all
+    /// namespaces.
+    pub fn iter_after<'a>(
+        &'a self,
+        key: &ResKey,
+        ns: Option<&'a str>,
+        after: Option<(&str, &str)>,
+    ) -> impl Iterator<Item = &'a Arc<Value>> + 'a {
+        let lower = match (ns, after) {
+            // A position inside (or past) the namespace: resume after it.
+            (Some(ns), Some((a_ns, a_name))) if a_ns >= ns => {
+                Bound::Excluded((a_ns.to_string(), a_name.to_string()))
+            }
+            (Some(ns), _) => Bound::Included((ns.to_string(), String::new())),
+            (None, Some((a_ns, a_name))) => Bound::Excluded((a_ns.to_string(), a_name.to_string())),
+            (None, None) => Bound::Unbounded,
         };
-        match ns {
-            None => bucket.values().cloned().collect(),
-            Some(ns) => bucket
-                .range((ns.to_string(), String::new())..)
-                .take_while(|((n, _), _)| n == ns)
-                .map(|(_, v)| v.clone())
-                .collect(),
-        }
+        self.buckets
+            .get(key)
+            .map(|b| b.range((lower, Bound::Unbounded)))
+            .into_iter()
+            .flatten()
+            .take_while(move |((n, _), _)| ns.is_none_or(|ns| n == ns))
+            .map(|(_, v)| v)
     }
 
     /// Number of objects in a namespace across all resources.
@@ -273,6 +291,37 @@ mod tests {
 
     fn cm(ns: &str, name: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}})
+    }
+
+    #[test]
+    fn iter_after_seeks() {
+        let mut s = Store::new(10);
+        let k = ResKey::new("", "configmaps");
+        for (ns, name) in [("a", "x"), ("a", "y"), ("a-b", "x"), ("b", "x")] {
+            s.put(&k, cm(ns, name));
+        }
+        let keys = |ns: Option<&str>, after: Option<(&str, &str)>| -> Vec<String> {
+            s.iter_after(&k, ns, after)
+                .map(|o| {
+                    let ns = util::meta_str(o, "namespace").unwrap_or_default();
+                    let name = util::meta_str(o, "name").unwrap_or_default();
+                    format!("{ns}/{name}")
+                })
+                .collect()
+        };
+        assert_eq!(keys(None, None), ["a/x", "a/y", "a-b/x", "b/x"]);
+        assert_eq!(keys(None, Some(("a", "x"))), ["a/y", "a-b/x", "b/x"]);
+        assert_eq!(keys(None, Some(("a", "y"))), ["a-b/x", "b/x"]);
+        assert_eq!(keys(Some("a"), None), ["a/x", "a/y"]);
+        assert_eq!(keys(Some("a"), Some(("a", "x"))), ["a/y"]);
+        assert_eq!(keys(Some("a-b"), Some(("a", "y"))), ["a-b/x"]);
+        assert!(keys(Some("a"), Some(("b", ""))).is_empty());
+        assert!(keys(None, Some(("b", "x"))).is_empty());
+        assert!(
+            s.iter_after(&ResKey::new("", "secrets"), None, None)
+                .next()
+                .is_none()
+        );
     }
 
     #[test]

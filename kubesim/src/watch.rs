@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::cluster::{Cluster, Target, at_version};
+use crate::cluster::{Cluster, Served, Target, at_version};
 use crate::error::ApiError;
 use crate::http::{error_response, json_bytes, table};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -45,7 +45,9 @@ enum Start {
     /// The resourceVersion is too old: one ERROR event, then the end.
     Expired(Bytes),
     Stream {
-        initial: Vec<Bytes>,
+        /// The objects for the initial ADDED events, shared with the store
+        /// (serialized by the streaming task, without the state lock).
+        initial: Vec<Arc<Value>>,
         replay: Vec<Arc<Event>>,
         rx: broadcast::Receiver<Arc<Event>>,
         start_rv: u64,
@@ -86,7 +88,7 @@ fn begin(cluster: &Cluster, target: &Target, params: &WatchParams) -> Result<Sta
             .list(&target.rt.key(), target.namespace.as_deref())
         {
             if params.labels.matches(&o) && params.fields.matches(&o) {
-                initial.push(event_line(target, params, "ADDED", &o));
+                initial.push(o);
             }
         }
     }
@@ -156,7 +158,8 @@ async fn run(
         tx,
         last_rv: start_rv,
     };
-    for l in initial {
+    for o in initial {
+        let l = event_line(&w.target, &w.params, "ADDED", &o);
         if w.tx.send(l).await.is_err() {
             return;
         }
@@ -182,13 +185,30 @@ fn line(v: &Value) -> Bytes {
 }
 
 fn event_line(t: &Target, p: &WatchParams, ty: &str, obj: &Value) -> Bytes {
-    let o = at_version(obj, &t.rt, &t.version);
-    let o = if p.table {
-        table::from_object(t, &o)
-    } else {
-        o
+    if p.table {
+        let o = table::from_object(t, &at_version(obj, &t.rt, &t.version));
+        return line(&json!({"type": ty, "object": o}));
+    }
+    // `{"type": ty, "object": at_version(obj)}`, serialized straight from
+    // the stored object instead of from two copies of it.
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        ty: &'a str,
+        object: Served<'a>,
+    }
+    let api_version = Value::String(t.rt.api_version(&t.version));
+    let l = Line {
+        ty,
+        object: Served {
+            obj,
+            api_version: &api_version,
+            strip_type_meta: false,
+        },
     };
-    line(&json!({"type": ty, "object": o}))
+    let mut out = serde_json::to_vec(&l).unwrap_or_default();
+    out.push(b'\n');
+    Bytes::from(out)
 }
 
 impl Watch {
@@ -275,6 +295,41 @@ impl Watch {
                 _ = shutdown.changed() => return,
                 _ = self.tx.closed() => return,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Event lines are `{"type", "object": at_version(obj)}`, byte for byte.
+    #[test]
+    fn event_line_matches_the_copying_encoding() {
+        let rt = crate::registry::Registry::new()
+            .lookup("", "v1", "configmaps")
+            .unwrap();
+        let t = Target {
+            rt,
+            version: "v1".into(),
+            namespace: Some("default".into()),
+            status: false,
+        };
+        let p = WatchParams {
+            resource_version: None,
+            labels: LabelSelector::default(),
+            fields: FieldSelector::default(),
+            bookmarks: false,
+            send_initial_events: false,
+            timeout: None,
+            table: false,
+        };
+        for obj in [
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "7"}, "data": {"k": "v\"\n"}}),
+            json!({"metadata": {"name": "a"}, "kind": "ConfigMap"}),
+        ] {
+            let want = line(&json!({"type": "MODIFIED", "object": at_version(&obj, &t.rt, "v1")}));
+            assert_eq!(event_line(&t, &p, "MODIFIED", &obj), want);
         }
     }
 }

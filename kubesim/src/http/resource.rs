@@ -8,7 +8,8 @@ use http::{HeaderMap, Method, header};
 use serde_json::Value;
 
 use super::{
-    Query, error_response, json_response, path::ResourcePath, table, verb_of, wants_table,
+    Query, error_response, json_bytes, json_response, path::ResourcePath, table, verb_of,
+    wants_table,
 };
 use crate::cluster::{Cluster, FieldValidation, Target, WriteOpts};
 use crate::engine::delete::{self, DeleteOpts};
@@ -193,13 +194,18 @@ fn dispatch(
                 limit,
                 continue_token: q.get("continue").map(str::to_string),
             };
-            let list = read::list(&cluster.lock(), t, &p)?;
-            let out = if wants_table(headers) {
-                table::from_list(t, &list)
-            } else {
-                list
-            };
-            Ok(json_response(200, &out, &[]))
+            // The page shares its objects with the store; the lock is
+            // released before they are serialized.
+            let page = read::list_page(&cluster.lock(), t, &p)?;
+            if wants_table(headers) {
+                return Ok(json_response(
+                    200,
+                    &table::from_list(t, &page.into_value()),
+                    &[],
+                ));
+            }
+            let body = serde_json::to_vec(&page).unwrap_or_default();
+            Ok(json_bytes(200, body, "application/json", &[]))
         }
         "create" | "update" | "patch" => write_verb(cluster, verb, t, name, q, headers, body),
         "delete" => {
