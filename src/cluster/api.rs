@@ -234,7 +234,12 @@ impl Cluster {
             let req = build().map_err(|e| ApiError::Request(e.to_string()))?;
             let write = !matches!(*req.method(), http::Method::GET);
             self.count_request(write, dry_run);
-            match self.send_once(req).await {
+            let sent = match self.in_flight.acquire().await {
+                Ok(_permit) => self.send_once(req).await,
+                // Never closed; without a permit the request goes anyway.
+                Err(_) => self.send_once(req).await,
+            };
+            match sent {
                 Ok(bytes) => return Ok(bytes),
                 Err(e) if e.is_retryable() && attempt < policy.attempts => {
                     let wait = policy.delay(attempt, e.retry_after());

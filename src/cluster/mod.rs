@@ -68,7 +68,13 @@ pub struct Cluster {
     pub(crate) timeout: Duration,
     pub counters: Counters,
     namespace_ready: std::sync::atomic::AtomicBool,
+    /// Bounds the requests in flight to the cluster, whatever sends them
+    /// (several apps apply at once).
+    pub(crate) in_flight: tokio::sync::Semaphore,
 }
+
+/// Requests in flight per cluster.
+pub const MAX_IN_FLIGHT: usize = 16;
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,6 +92,7 @@ impl Cluster {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             counters: Counters::default(),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
             namespace_ready: Default::default(),
         }
     }

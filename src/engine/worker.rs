@@ -6,13 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::desired::Desired;
 use super::doors::{Doors, FightPolicy, SuspensionEvent};
-use crate::apply::{self, ApplyError, ApplyOptions};
+use crate::apply::{self, ApplyError, ApplyOptions, ApplyOutcome};
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::RepoConfig;
 use crate::config::repo::AppSpec;
@@ -56,6 +58,95 @@ impl Default for WorkerOptions {
     }
 }
 
+/// Apps being applied at once on one cluster. Requests in flight stay
+/// bounded by the cluster's limit; several apps keep it busy while one of
+/// them waits between its stages (dry-run, inventory, writes).
+const APPS_IN_FLIGHT: usize = 4;
+
+/// What planning an app left to do.
+enum Step {
+    /// Nothing to apply; `Some`: an error to retry.
+    Done(Option<ApplyError>),
+    Apply(Box<ApplyJob>),
+}
+
+/// One app's writes, planned and ready to apply.
+struct ApplyJob {
+    app: String,
+    rev: String,
+    set: Arc<DesiredSet>,
+    inventory: Inventory,
+    cs: ChangeSet,
+    prune_conflicts: Vec<String>,
+    started: std::time::Instant,
+}
+
+/// What an app being applied creates that another app may use without
+/// declaring it: namespaces, and API groups of the CRDs it ships.
+#[derive(Debug, Default)]
+struct Provides {
+    namespaces: BTreeSet<String>,
+    crd_groups: BTreeSet<String>,
+}
+
+impl Provides {
+    fn of(set: &DesiredSet) -> Provides {
+        let mut p = Provides::default();
+        for o in &set.objects {
+            match (o.id.group.as_str(), o.id.kind.as_str()) {
+                ("", "Namespace") => {
+                    p.namespaces.insert(o.id.name.clone());
+                }
+                ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+                    // CRDs are named `<plural>.<group>`.
+                    if let Some((_, group)) = o.id.name.split_once('.') {
+                        p.crd_groups.insert(group.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// What an app needs finished before it is planned.
+#[derive(Debug, Default)]
+struct Needs {
+    depends_on: BTreeSet<String>,
+    namespaces: BTreeSet<String>,
+    groups: BTreeSet<String>,
+}
+
+impl Needs {
+    fn of(desired: &Desired, cluster: &str, app: &str, spec: &AppSpec) -> Needs {
+        let set = desired.clusters.get(cluster).and_then(|c| c.apps.get(app));
+        let set = set.and_then(|r| r.as_ref().ok()).map(|s| &**s);
+        Needs::new(&spec.depends_on, set)
+    }
+
+    fn new(depends_on: &[String], set: Option<&DesiredSet>) -> Needs {
+        let mut n = Needs {
+            depends_on: depends_on.iter().cloned().collect(),
+            ..Needs::default()
+        };
+        for o in set.iter().flat_map(|s| &s.objects) {
+            if let Some(ns) = &o.id.namespace {
+                n.namespaces.insert(ns.clone());
+            }
+            n.groups.insert(o.id.group.clone());
+        }
+        n
+    }
+
+    /// Whether the app must wait for `app`, being applied, to finish.
+    fn waits_for(&self, app: &str, p: &Provides) -> bool {
+        self.depends_on.contains(app)
+            || !p.namespaces.is_disjoint(&self.namespaces)
+            || !p.crd_groups.is_disjoint(&self.groups)
+    }
+}
+
 /// A retry scheduled for a failed app.
 #[derive(Debug, Clone, Copy)]
 struct Retry {
@@ -65,7 +156,7 @@ struct Retry {
 
 pub struct Worker {
     cluster: Arc<Cluster>,
-    live: LiveCache,
+    live: Arc<LiveCache>,
     wake: mpsc::UnboundedReceiver<String>,
     status: Status,
     opts: WorkerOptions,
@@ -92,7 +183,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(cluster: Arc<Cluster>, status: Status, opts: WorkerOptions) -> Worker {
         let (tx, wake) = mpsc::unbounded_channel();
-        let live = LiveCache::new(cluster.clone(), tx);
+        let live = Arc::new(LiveCache::new(cluster.clone(), tx));
         Worker {
             cluster,
             live,
@@ -268,7 +359,7 @@ impl Worker {
                         prune: spec.prune,
                         allow_mass_prune: spec.allow_mass_prune,
                     };
-                    let cs = plan::plan(set, &desired.revision.id, &inventory, &self.live, policy);
+                    let cs = plan::plan(set, &desired.revision.id, &inventory, &*self.live, policy);
                     out.push((cs, inventory));
                 }
                 Some(Err(errs)) => {
@@ -408,6 +499,10 @@ impl Worker {
         };
         self.mark_orphans(config);
         let rev = &desired.revision.id;
+        // Apps are applied concurrently (requests per cluster stay bounded
+        // by the cluster's own limit), in dependency order.
+        let mut inflight = FuturesUnordered::new();
+        let mut running: BTreeMap<String, Provides> = BTreeMap::new();
         for (app, spec) in dependency_order(config, &cluster) {
             if dirty.is_some_and(|d| !d.contains(&app)) {
                 if complete {
@@ -420,23 +515,59 @@ impl Worker {
                 }
                 continue;
             }
+            // Before an app is planned, the apps it depends on (declared, or
+            // creating a namespace or CRD group it uses) have finished, and
+            // there is room for one more in flight.
+            let needs = Needs::of(desired, &cluster, &app, spec);
+            while running.iter().any(|(a, p)| needs.waits_for(a, p))
+                || inflight.len() >= APPS_IN_FLIGHT
+            {
+                let Some(done): Option<(Box<ApplyJob>, ApplyOutcome)> = inflight.next().await
+                else {
+                    break;
+                };
+                running.remove(&done.0.app);
+                self.complete(desired, done);
+            }
             if self.inventories.is_none() {
-                return; // the cluster went away mid-pass
+                break; // the cluster went away mid-pass
             }
             let span = info_span!("reconcile", cluster = %cluster, app = %app, revision = %desired.revision.short);
             let started = std::time::Instant::now();
-            let state = self
-                .reconcile_app(desired, &app, spec)
-                .instrument(span)
-                .await;
-            self.assess_health(desired, &app);
-            if let Some(m) = &self.metrics {
-                m.observe_reconcile(&cluster, &app, started.elapsed());
-                if state.is_some() {
-                    m.inc_apply_errors(&cluster, &app);
+            match self
+                .prepare_app(desired, &app, spec, started)
+                .instrument(span.clone())
+                .await
+            {
+                Step::Done(state) => self.after_app(desired, &app, started, state),
+                Step::Apply(job) => {
+                    self.changed_since_record = true;
+                    running.insert(app.clone(), Provides::of(&job.set));
+                    let (cluster, live, opts) =
+                        (self.cluster.clone(), self.live.clone(), self.opts.apply);
+                    inflight.push(async move {
+                        let outcome = apply::apply_app(
+                            &cluster,
+                            &live,
+                            &job.set,
+                            &job.rev,
+                            &job.inventory,
+                            &job.cs,
+                            &opts,
+                        )
+                        .instrument(span)
+                        .await;
+                        (job, outcome)
+                    });
                 }
             }
-            self.schedule(&app, state);
+        }
+        while let Some(done) = inflight.next().await {
+            running.remove(&done.0.app);
+            self.complete(desired, done);
+        }
+        if self.inventories.is_none() {
+            return;
         }
         if complete {
             self.ready.store(true, Ordering::Relaxed);
@@ -521,27 +652,43 @@ impl Worker {
         self.status.retain_apps(cluster, &keep);
     }
 
-    /// Plans and applies one app; returns the error that should be retried.
-    async fn reconcile_app(
+    /// Plans one app; says what is left to apply, if anything.
+    async fn prepare_app(
         &mut self,
         desired: &Desired,
         app: &str,
         spec: &AppSpec,
-    ) -> Option<ApplyError> {
+        started: std::time::Instant,
+    ) -> Step {
+        match self.plan_app(desired, app, spec, started).await {
+            Ok(job) => Step::Apply(Box::new(job)),
+            Err(state) => Step::Done(state),
+        }
+    }
+
+    /// Plans one app: `Ok` with the writes to make, or `Err` with the
+    /// outcome when there is nothing to apply (`Some`: an error to retry).
+    async fn plan_app(
+        &mut self,
+        desired: &Desired,
+        app: &str,
+        spec: &AppSpec,
+        started: std::time::Instant,
+    ) -> Result<ApplyJob, Option<ApplyError>> {
         let cluster = self.cluster.name.clone();
         let rev = desired.revision.id.clone();
         let render = desired.clusters.get(&cluster).and_then(|c| c.apps.get(app));
         let set = match render {
-            None => return None,
+            None => return Err(None),
             Some(Err(errs)) => {
                 self.status.update(&cluster, app, |s| {
                     s.sync = SyncState::Failed;
                     s.desired_revision = Some(rev.clone());
                     s.errors = errs.iter().map(ToString::to_string).collect();
                 });
-                return None;
+                return Err(None);
             }
-            Some(Ok(set)) => set,
+            Some(Ok(set)) => set.clone(),
         };
         if let Some(dep) = self.unsynced_dependency(spec) {
             self.status.update(&cluster, app, |s| {
@@ -549,24 +696,24 @@ impl Worker {
                 s.desired_revision = Some(rev.clone());
                 s.errors = vec![format!("waiting for app {dep}")];
             });
-            return None;
+            return Err(None);
         }
-        if let Err(e) = self.watch_kinds(set).await {
+        if let Err(e) = self.watch_kinds(&set).await {
             self.status.update(&cluster, app, |s| {
                 s.sync = SyncState::Unknown;
                 s.errors = vec![e];
             });
-            return Some(ApplyError::Inventory("live cache not ready".into()));
+            return Err(Some(ApplyError::Inventory("live cache not ready".into())));
         }
         let inventory = self.inventory_of(app);
         let policy = PrunePolicy {
             prune: spec.prune,
             allow_mass_prune: spec.allow_mass_prune,
         };
-        let mut cs = plan::plan(set, &rev, &inventory, &self.live, policy);
+        let mut cs = plan::plan(&set, &rev, &inventory, &*self.live, policy);
         let suspended = self.doors.suspension(app, spec);
         if suspended.is_none() {
-            self.doors.guard_corrections(&mut cs, &self.live);
+            self.doors.guard_corrections(&mut cs, &*self.live);
         }
         let mut doors = self.doors.object_doors(&cs);
         doors.extend(suspended.clone());
@@ -579,7 +726,7 @@ impl Worker {
                 s.sync = SyncState::Suspended;
                 s.errors = vec![format!("suspended: {}", door.reason)];
             });
-            return None;
+            return Err(None);
         }
         let owned_conflicts: Vec<String> = cs
             .changes
@@ -602,7 +749,7 @@ impl Worker {
                 s.sync = SyncState::Failed;
                 s.errors = owned_conflicts;
             });
-            return None;
+            return Err(None);
         }
         let prune_conflicts: Vec<String> = cs
             .of(Action::Conflict)
@@ -610,14 +757,14 @@ impl Worker {
             .collect();
         if !cs.has_writes() {
             self.finish(app, &rev, None, &prune_conflicts, 0);
-            return None;
+            return Err(None);
         }
         if !self.is_leader() {
             self.status.update(&cluster, app, |s| {
                 s.sync = SyncState::OutOfSync;
                 s.errors = vec!["standby: another replica holds the lease and applies".into()];
             });
-            return None;
+            return Err(None);
         }
         info!(
             creates = cs.count(Action::Create),
@@ -626,33 +773,53 @@ impl Worker {
             prunes = cs.count(Action::Prune),
             "applying"
         );
-        self.changed_since_record = true;
-        let outcome = apply::apply_app(
-            &self.cluster,
-            &self.live,
+        Ok(ApplyJob {
+            app: app.to_string(),
+            rev,
             set,
-            &rev,
-            &inventory,
-            &cs,
-            &self.opts.apply,
-        )
-        .await;
+            inventory,
+            cs,
+            prune_conflicts,
+            started,
+        })
+    }
+
+    /// Takes in what applying an app produced.
+    fn complete(&mut self, desired: &Desired, (job, outcome): (Box<ApplyJob>, ApplyOutcome)) {
         if let Some(invs) = self.inventories.as_mut() {
-            invs.insert(app.to_string(), outcome.inventory);
+            invs.insert(job.app.clone(), outcome.inventory);
         }
         let corrections = if outcome.error.is_none() {
-            cs.count(Action::Correct) as u64
+            job.cs.count(Action::Correct) as u64
         } else {
             0
         };
         self.finish(
-            app,
-            &rev,
+            &job.app,
+            &job.rev,
             outcome.error.as_ref(),
-            &prune_conflicts,
+            &job.prune_conflicts,
             corrections,
         );
-        outcome.error
+        self.after_app(desired, &job.app, job.started, outcome.error);
+    }
+
+    /// Health, metrics and the retry schedule of an app just reconciled.
+    fn after_app(
+        &mut self,
+        desired: &Desired,
+        app: &str,
+        started: std::time::Instant,
+        state: Option<ApplyError>,
+    ) {
+        self.assess_health(desired, app);
+        if let Some(m) = &self.metrics {
+            m.observe_reconcile(&self.cluster.name, app, started.elapsed());
+            if state.is_some() {
+                m.inc_apply_errors(&self.cluster.name, app);
+            }
+        }
+        self.schedule(app, state);
     }
 
     fn finish(
@@ -845,5 +1012,55 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DesiredObject, ObjectRef, Origin};
+    use serde_json::json;
+
+    fn obj(group: &str, kind: &str, ns: Option<&str>, name: &str) -> DesiredObject {
+        let id = ObjectRef {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: ns.map(str::to_string),
+            name: name.into(),
+        };
+        DesiredObject::new(id, "v1".into(), json!({}), Origin::default())
+    }
+
+    fn set(objects: Vec<DesiredObject>) -> DesiredSet {
+        DesiredSet {
+            app: "x".into(),
+            cluster: "c".into(),
+            objects,
+        }
+    }
+
+    #[test]
+    fn an_app_waits_for_the_apps_creating_its_namespaces_and_crd_groups() {
+        let platform = Provides::of(&set(vec![
+            obj("", "Namespace", None, "web"),
+            obj(
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                None,
+                "widgets.example.com",
+            ),
+        ]));
+        let needs = |objects: Vec<DesiredObject>, deps: &[&str]| {
+            let deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
+            Needs::new(&deps, Some(&set(objects)))
+        };
+        let in_web = needs(vec![obj("", "ConfigMap", Some("web"), "a")], &[]);
+        assert!(in_web.waits_for("platform", &platform));
+        let widget = needs(vec![obj("example.com", "Widget", Some("other"), "w")], &[]);
+        assert!(widget.waits_for("platform", &platform));
+        let unrelated = needs(vec![obj("", "ConfigMap", Some("other"), "a")], &[]);
+        assert!(!unrelated.waits_for("platform", &platform));
+        let declared = needs(vec![], &["platform"]);
+        assert!(declared.waits_for("platform", &Provides::default()));
     }
 }
