@@ -591,10 +591,10 @@ fn reject_shared_objects(render: &mut ClusterRender) {
     let mut shared: BTreeSet<&ObjectRef> = BTreeSet::new();
     for (app, set) in &render.apps {
         for obj in set.iter().flat_map(|s| s.objects.iter()) {
-            if let Some(owner) = first.insert(&obj.id, app) {
-                if owner != app {
-                    shared.insert(&obj.id);
-                }
+            if let Some(owner) = first.insert(&obj.id, app)
+                && owner != app
+            {
+                shared.insert(&obj.id);
             }
         }
     }
