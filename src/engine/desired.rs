@@ -47,12 +47,7 @@ impl Tree for Snapshot {
             .map(|s| Box::new(s) as Box<dyn Tree + Send>)
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
-        Ok(self
-            .list_files(dir)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|f| f.path)
-            .collect())
+        self.list_paths(dir).map_err(|e| e.to_string())
     }
 }
 

@@ -237,6 +237,22 @@ impl Snapshot {
         Ok(files)
     }
 
+    /// The paths of [`Snapshot::list_files`], without their sizes (which
+    /// cost a read of every object's header).
+    pub fn list_paths(&self, dir: &str) -> Result<Vec<String>> {
+        let parts = split_path(dir)?;
+        let tree_id = self.folder(&parts)?;
+        let mut paths = Vec::new();
+        self.collect(tree_id, &parts.join("/"), &mut |_, path, _, readable| {
+            if readable {
+                paths.push(path);
+            }
+            Ok(())
+        })?;
+        paths.sort();
+        Ok(paths)
+    }
+
     /// The symlinks and submodules (and non-UTF-8 names) of the whole
     /// snapshot: reported, never followed. Sorted by path.
     pub fn skipped(&self) -> Result<Vec<Skipped>> {

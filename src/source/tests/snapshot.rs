@@ -59,6 +59,8 @@ fn lists_files_recursively_sorted_with_blob_ids() {
     assert_eq!(files[1].size, 3);
     assert_eq!(files[1].blob_id, repo.rev("HEAD:apps/web/b.yaml"));
     assert_eq!(snap.list_files(".").unwrap().len(), 5);
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    assert_eq!(snap.list_paths("apps/web").unwrap(), paths);
     assert!(matches!(
         snap.list_files("apps/nope"),
         Err(SourceError::NotFound { .. })
