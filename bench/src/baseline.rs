@@ -192,7 +192,8 @@ fn bodies(w: &Workload) -> Result<Vec<AppRequests>> {
 }
 
 /// (a) every object dry-run then applied, streaming as in the floor;
-/// (b) plumb's order: apps one after another, each: dry-run and apply its
+/// (b) plumb's per-app protocol, apps one after another (plumb itself now
+/// overlaps up to 4 apps), each: dry-run and apply its
 /// Namespace, an inventory ConfigMap written ahead, dry-run all its
 /// ConfigMaps, then apply them, then the inventory again; 16 in flight.
 pub async fn floor_variants(
@@ -206,7 +207,7 @@ pub async fn floor_variants(
     let mut out = Vec::new();
     for name in [
         "dry-run + apply each object, streaming",
-        "plumb's order: per app, stage by stage",
+        "per app stage by stage, apps in turn",
     ] {
         let mut sims = Vec::new();
         for c in &w.clusters {

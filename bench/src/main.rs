@@ -49,8 +49,8 @@ struct Args {
     /// are reused for its app count).
     #[arg(long, default_value_t = 20)]
     monorepo_commits: usize,
-    /// Requests in flight per cluster for the write floor (plumb applies
-    /// apps one after another, 16 requests in flight per app).
+    /// Requests in flight per cluster for the write floor (plumb keeps at
+    /// most 16 requests in flight per cluster, over up to 4 apps at once).
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// The plumb binary [default: `plumb` next to this binary, i.e.
