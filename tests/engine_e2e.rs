@@ -401,6 +401,92 @@ async fn a_commit_that_changes_nothing_makes_zero_writes() {
     drop(d);
 }
 
+/// Apps are applied concurrently, yet an app never races the app that
+/// creates its namespace: without `depends_on`, `b-app` (in namespace
+/// `shared`) waits for `a-ns` (which creates it) instead of failing its
+/// dry-run. Every request is slowed so that the two would overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_waits_for_the_app_creating_its_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new();
+    repo.write(
+        "plumb.yaml",
+        "clusters:\n  a: {}\napps:\n  a-ns: { path: apps/a-ns, cluster_scoped: true }\n  b-app: { path: apps/b-app, namespace: shared }\n",
+    );
+    repo.write(
+        "apps/a-ns/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: { name: shared }\n",
+    );
+    for i in 0..20 {
+        repo.write(
+            &format!("apps/a-ns/more{i}.yaml"),
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{ name: more{i} }}\n"),
+        );
+    }
+    repo.write(
+        "apps/b-app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: in-shared }\ndata: { v: one }\n",
+    );
+    repo.commit("two apps, no depends_on");
+    let a = Sim::start("a", dir.path()).await;
+    a.sim.faults().set_latency(Duration::from_millis(20));
+    let config = daemon_config(dir.path(), repo.path(), &[&a]);
+    let d = Daemon::start(&config, &dir.path().join("daemon.log"));
+    // A failed dry-run would be retried only after 60 s: well past this.
+    eventually(
+        "b-app applied in the namespace a-ns creates",
+        LONG,
+        Some(&d),
+        || async {
+            a.configmap("shared", "in-shared")
+                .await
+                .filter(|c| c["data"]["v"] == "one")
+        },
+    )
+    .await;
+    assert!(
+        !d.logs().contains("rejected by the API server"),
+        "b-app raced a-ns: {}",
+        d.logs()
+    );
+}
+
+/// Several apps apply at once, but the requests in flight to a cluster
+/// stay within plumb's per-cluster limit (16), as kubesim measures it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_apply_concurrently_within_the_per_cluster_request_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new();
+    let mut config = String::from("clusters:\n  a: {}\napps:\n");
+    for app in 0..4 {
+        config.push_str(&format!(
+            "  app{app}: {{ path: apps/app{app}, namespace: default }}\n"
+        ));
+        for i in 0..40 {
+            repo.write(
+                &format!("apps/app{app}/cm{i}.yaml"),
+                &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: app{app}-cm{i} }}\n"),
+            );
+        }
+    }
+    repo.write("plumb.yaml", &config);
+    repo.commit("four apps of 40 objects");
+    let a = Sim::start("a", dir.path()).await;
+    // Slow requests, so that every limit is reached.
+    a.sim.faults().set_latency(Duration::from_millis(10));
+    let cfg = daemon_config(dir.path(), repo.path(), &[&a]);
+    let d = Daemon::start(&cfg, &dir.path().join("daemon.log"));
+    for app in 0..4 {
+        eventually("every app applied", LONG, Some(&d), || async {
+            a.configmap("default", &format!("app{app}-cm39")).await
+        })
+        .await;
+    }
+    let peak = a.sim.counters().peak_writes_in_flight;
+    assert!(peak <= 16, "{peak} writes in flight at once");
+    assert!(peak > 1, "writes were not concurrent: peak {peak}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_disabled_objects_survive_their_removal_from_git() {
     let env = Env::new(&["a1", "a2", "a3", "a4"]).await;
@@ -609,6 +695,29 @@ async fn history_shows_which_clusters_run_each_commit() {
     );
     assert!(
         lines[2].starts_with(&first[..7]) && lines[2].trim_end().ends_with(" b"),
+        "{stdout}"
+    );
+    // A commit that changes nothing on cluster a is not recorded there (no
+    // write): a still shows the last commit that changed it.
+    env.repo.commit("empty");
+    env.a.sim.reset_counters();
+    assert_eq!(
+        env.plumb(&["sync", "--once", "--cluster", "a"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(env.a.sim.counters().writes(), 0, "an empty commit wrote");
+    let out = env.plumb(&["history"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[1].contains("empty") && lines[1].trim_end().ends_with("empty"),
+        "no cluster on the empty commit: {stdout}"
+    );
+    assert!(
+        lines[2].contains("second") && lines[2].trim_end().ends_with(" a"),
         "{stdout}"
     );
 }

@@ -29,6 +29,10 @@ pub struct Counters {
     pub discovery: u64,
     /// Requests answered by an injected fault.
     pub faults_injected: u64,
+    /// The most write requests (dry-run included) being served at once:
+    /// what a client's concurrency limit really allowed.
+    #[serde(default)]
+    pub peak_writes_in_flight: u64,
 }
 
 impl Counters {
@@ -78,6 +82,17 @@ impl Counters {
 #[derive(Debug, Default)]
 pub struct CounterSet {
     inner: Mutex<Counters>,
+    writes_in_flight: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A write request being served; counted out when dropped.
+#[derive(Debug)]
+pub struct InFlight(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl CounterSet {
@@ -103,6 +118,16 @@ impl CounterSet {
                 .entry(verb.to_string())
                 .or_default() += 1;
         });
+    }
+
+    /// Counts a write request in until the guard is dropped.
+    pub fn write_in_flight(&self) -> InFlight {
+        let now = self
+            .writes_in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        self.with(|c| c.peak_writes_in_flight = c.peak_writes_in_flight.max(now));
+        InFlight(self.writes_in_flight.clone())
     }
 
     pub fn record_discovery(&self) {
@@ -145,5 +170,18 @@ mod tests {
         assert_eq!(c.resource("configmaps"), 2);
         s.reset();
         assert_eq!(s.snapshot(), Counters::default());
+    }
+
+    #[test]
+    fn the_peak_of_writes_in_flight_is_kept() {
+        let s = CounterSet::default();
+        let a = s.write_in_flight();
+        let b = s.write_in_flight();
+        drop(a);
+        let c = s.write_in_flight();
+        assert_eq!(s.snapshot().peak_writes_in_flight, 2);
+        drop((b, c));
+        let _d = s.write_in_flight();
+        assert_eq!(s.snapshot().peak_writes_in_flight, 2);
     }
 }

@@ -144,6 +144,8 @@ async fn api(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
         }
         _ => cluster.counters.record_discovery(),
     }
+    let _in_flight = (matches!(route, Route::Resource(_)) && is_write(verb))
+        .then(|| cluster.counters.write_in_flight());
     let latency = cluster.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
