@@ -451,6 +451,45 @@ async fn an_app_waits_for_the_app_creating_its_namespace() {
     );
 }
 
+/// Which app creates a namespace decides the order, not the apps' names:
+/// app `aaa` (a ConfigMap in namespace `team`) sorts before app `zzz`
+/// (which creates `team`), and still `sync --once` applies both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_creating_a_namespace_goes_first_whatever_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new();
+    repo.write(
+        "plumb.yaml",
+        "clusters:\n  a: {}\napps:\n  aaa: { path: apps/aaa, namespace: team }\n  zzz: { path: apps/zzz, cluster_scoped: true }\n",
+    );
+    repo.write(
+        "apps/zzz/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: { name: team }\n",
+    );
+    repo.write(
+        "apps/aaa/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: in-team }\ndata: { v: one }\n",
+    );
+    repo.commit("aaa uses the namespace zzz creates");
+    let a = Sim::start("a", dir.path()).await;
+    a.sim.faults().set_latency(Duration::from_millis(10));
+    let config = daemon_config(dir.path(), repo.path(), &[&a]);
+    let out = plumb_async(vec![
+        "sync".into(),
+        "--once".into(),
+        "--config".into(),
+        config.display().to_string(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "sync --once failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cm = a.configmap("team", "in-team").await.expect("applied");
+    assert_eq!(cm["data"]["v"], "one");
+}
+
 /// Several apps apply at once, but the requests in flight to a cluster
 /// stay within plumb's per-cluster limit (16), as kubesim measures it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 pub mod clusters;
 pub mod desired;
 pub mod doors;
+pub mod order;
 pub mod worker;
 
 use std::path::PathBuf;

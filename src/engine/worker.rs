@@ -14,6 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::desired::Desired;
 use super::doors::{Doors, FightPolicy, SuspensionEvent};
+use super::order::{Needs, Provides, dependency_order, set_of, with_dependencies};
 use crate::apply::{self, ApplyError, ApplyOptions, ApplyOutcome};
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::RepoConfig;
@@ -79,72 +80,6 @@ struct ApplyJob {
     cs: ChangeSet,
     prune_conflicts: Vec<String>,
     started: std::time::Instant,
-}
-
-/// What an app being applied creates that another app may use without
-/// declaring it: namespaces, and API groups of the CRDs it ships.
-#[derive(Debug, Default)]
-struct Provides {
-    namespaces: BTreeSet<String>,
-    crd_groups: BTreeSet<String>,
-}
-
-impl Provides {
-    fn of(set: &DesiredSet) -> Provides {
-        let mut p = Provides::default();
-        for o in &set.objects {
-            match (o.id.group.as_str(), o.id.kind.as_str()) {
-                ("", "Namespace") => {
-                    p.namespaces.insert(o.id.name.clone());
-                }
-                ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-                    // CRDs are named `<plural>.<group>`.
-                    if let Some((_, group)) = o.id.name.split_once('.') {
-                        p.crd_groups.insert(group.to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-        p
-    }
-}
-
-/// What an app needs finished before it is planned.
-#[derive(Debug, Default)]
-struct Needs {
-    depends_on: BTreeSet<String>,
-    namespaces: BTreeSet<String>,
-    groups: BTreeSet<String>,
-}
-
-impl Needs {
-    fn of(desired: &Desired, cluster: &str, app: &str, spec: &AppSpec) -> Needs {
-        let set = desired.clusters.get(cluster).and_then(|c| c.apps.get(app));
-        let set = set.and_then(|r| r.as_ref().ok()).map(|s| &**s);
-        Needs::new(&spec.depends_on, set)
-    }
-
-    fn new(depends_on: &[String], set: Option<&DesiredSet>) -> Needs {
-        let mut n = Needs {
-            depends_on: depends_on.iter().cloned().collect(),
-            ..Needs::default()
-        };
-        for o in set.iter().flat_map(|s| &s.objects) {
-            if let Some(ns) = &o.id.namespace {
-                n.namespaces.insert(ns.clone());
-            }
-            n.groups.insert(o.id.group.clone());
-        }
-        n
-    }
-
-    /// Whether the app must wait for `app`, being applied, to finish.
-    fn waits_for(&self, app: &str, p: &Provides) -> bool {
-        self.depends_on.contains(app)
-            || !p.namespaces.is_disjoint(&self.namespaces)
-            || !p.crd_groups.is_disjoint(&self.groups)
-    }
 }
 
 /// A retry scheduled for a failed app.
@@ -234,9 +169,11 @@ impl Worker {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut dirty: Option<BTreeSet<String>> = None; // None: every app
-        // A new revision arrived: the apps it changed are to be reconciled,
-        // and the pass completes that revision.
-        let mut new_revision = false;
+        // The revision of the last pass. A revision other than it is new,
+        // whatever woke the loop: a wake-up for drift or a retry can race a
+        // commit, whose notification `borrow_and_update` then consumes, so
+        // which event woke the loop must never decide whether a revision
+        // is reconciled.
         let mut last: Option<Arc<Desired>> = None;
         let (tx, mut suspensions) = mpsc::unbounded_channel();
         let watch = tokio::spawn(super::doors::watch_suspensions(
@@ -253,6 +190,7 @@ impl Worker {
             if let Some(d) = current
                 && self.load_inventories().await
             {
+                let new_revision = last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &d));
                 let scope = match &dirty {
                     Some(apps) if new_revision => {
                         self.changed_apps(last.as_deref(), &d).map(|mut changed| {
@@ -265,7 +203,6 @@ impl Worker {
                 let complete = dirty.is_none() || new_revision;
                 self.pass(&d, scope.as_ref(), complete).await;
                 dirty = Some(BTreeSet::new());
-                new_revision = false;
                 last = Some(d);
             }
             let next_retry = self.next_wakeup();
@@ -280,8 +217,8 @@ impl Worker {
                     }
                 }
                 r = desired.changed() => {
+                    // The next turn sees the revision differs from `last`.
                     if r.is_err() { return; }
-                    new_revision = true;
                 }
                 Some(app) = self.wake.recv() => {
                     let mut apps = BTreeSet::from([app]);
@@ -455,7 +392,7 @@ impl Worker {
         let prev_render = prev.clusters.get(cluster)?;
         let next_render = next.clusters.get(cluster)?;
         let mut out = BTreeSet::new();
-        for (app, spec) in dependency_order(next_cfg, cluster) {
+        for (app, spec) in dependency_order(next_cfg, cluster, Some(next_render)) {
             let same_spec = prev_cfg
                 .apps
                 .get(&app)
@@ -503,7 +440,7 @@ impl Worker {
         // by the cluster's own limit), in dependency order.
         let mut inflight = FuturesUnordered::new();
         let mut running: BTreeMap<String, Provides> = BTreeMap::new();
-        for (app, spec) in dependency_order(config, &cluster) {
+        for (app, spec) in dependency_order(config, &cluster, desired.clusters.get(&cluster)) {
             if dirty.is_some_and(|d| !d.contains(&app)) {
                 if complete {
                     self.status.update(&cluster, &app, |s| {
@@ -518,7 +455,10 @@ impl Worker {
             // Before an app is planned, the apps it depends on (declared, or
             // creating a namespace or CRD group it uses) have finished, and
             // there is room for one more in flight.
-            let needs = Needs::of(desired, &cluster, &app, spec);
+            let needs = Needs::new(
+                &spec.depends_on,
+                set_of(desired.clusters.get(&cluster), &app),
+            );
             while running.iter().any(|(a, p)| needs.waits_for(a, p))
                 || inflight.len() >= APPS_IN_FLIGHT
             {
@@ -584,11 +524,13 @@ impl Worker {
     /// record names the last commit that changed the cluster.
     async fn record_synced(&mut self, desired: &Desired, config: &RepoConfig) {
         let cluster = self.cluster.name.clone();
-        let all_synced = dependency_order(config, &cluster).iter().all(|(app, _)| {
-            self.status
-                .app(&cluster, app)
-                .is_some_and(|s| s.sync == SyncState::Synced)
-        });
+        let all_synced = dependency_order(config, &cluster, None)
+            .iter()
+            .all(|(app, _)| {
+                self.status
+                    .app(&cluster, app)
+                    .is_some_and(|s| s.sync == SyncState::Synced)
+            });
         let recorded = self.synced_revision.as_deref() == Some(desired.revision.id.as_str());
         let unchanged = self.synced_revision.is_some() && !self.changed_since_record;
         if !all_synced || recorded || unchanged {
@@ -949,56 +891,10 @@ impl Worker {
     }
 }
 
-/// The apps that target `cluster`, dependencies first (cycles are rejected
-/// by the config check).
-pub fn dependency_order<'a>(config: &'a RepoConfig, cluster: &str) -> Vec<(String, &'a AppSpec)> {
-    let mut order: Vec<(String, &AppSpec)> = Vec::new();
-    let mut placed: BTreeSet<&str> = BTreeSet::new();
-    let targeted: Vec<(&String, &AppSpec)> = config
-        .apps
-        .iter()
-        .filter(|(_, a)| config.targets_of(a).iter().any(|c| c == cluster))
-        .collect();
-    while order.len() < targeted.len() {
-        let before = order.len();
-        for (name, spec) in &targeted {
-            if placed.contains(name.as_str()) {
-                continue;
-            }
-            let ready = spec
-                .depends_on
-                .iter()
-                .all(|d| placed.contains(d.as_str()) || !targeted.iter().any(|(n, _)| *n == d));
-            if ready {
-                placed.insert(name);
-                order.push(((*name).clone(), spec));
-            }
-        }
-        if order.len() == before {
-            break; // a cycle: cannot happen after config checks
-        }
-    }
-    order
-}
-
-/// `app` and every app it depends on, transitively.
-fn with_dependencies(apps: &[(String, AppSpec)], app: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut todo = vec![app.to_string()];
-    while let Some(a) = todo.pop() {
-        if out.insert(a.clone())
-            && let Some((_, spec)) = apps.iter().find(|(n, _)| *n == a)
-        {
-            todo.extend(spec.depends_on.iter().cloned());
-        }
-    }
-    out
-}
-
 /// The apps of a revision that target a cluster.
 pub fn apps_on(desired: &Desired, cluster: &str) -> Vec<(String, AppSpec)> {
     match &desired.config {
-        Ok(cfg) => dependency_order(cfg, cluster)
+        Ok(cfg) => dependency_order(cfg, cluster, desired.clusters.get(cluster))
             .into_iter()
             .map(|(n, s)| (n, s.clone()))
             .collect(),
@@ -1012,55 +908,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{DesiredObject, ObjectRef, Origin};
-    use serde_json::json;
-
-    fn obj(group: &str, kind: &str, ns: Option<&str>, name: &str) -> DesiredObject {
-        let id = ObjectRef {
-            group: group.into(),
-            kind: kind.into(),
-            namespace: ns.map(str::to_string),
-            name: name.into(),
-        };
-        DesiredObject::new(id, "v1".into(), json!({}), Origin::default())
-    }
-
-    fn set(objects: Vec<DesiredObject>) -> DesiredSet {
-        DesiredSet {
-            app: "x".into(),
-            cluster: "c".into(),
-            objects,
-        }
-    }
-
-    #[test]
-    fn an_app_waits_for_the_apps_creating_its_namespaces_and_crd_groups() {
-        let platform = Provides::of(&set(vec![
-            obj("", "Namespace", None, "web"),
-            obj(
-                "apiextensions.k8s.io",
-                "CustomResourceDefinition",
-                None,
-                "widgets.example.com",
-            ),
-        ]));
-        let needs = |objects: Vec<DesiredObject>, deps: &[&str]| {
-            let deps: Vec<String> = deps.iter().map(|d| d.to_string()).collect();
-            Needs::new(&deps, Some(&set(objects)))
-        };
-        let in_web = needs(vec![obj("", "ConfigMap", Some("web"), "a")], &[]);
-        assert!(in_web.waits_for("platform", &platform));
-        let widget = needs(vec![obj("example.com", "Widget", Some("other"), "w")], &[]);
-        assert!(widget.waits_for("platform", &platform));
-        let unrelated = needs(vec![obj("", "ConfigMap", Some("other"), "a")], &[]);
-        assert!(!unrelated.waits_for("platform", &platform));
-        let declared = needs(vec![], &["platform"]);
-        assert!(declared.waits_for("platform", &Provides::default()));
     }
 }
