@@ -8,10 +8,24 @@
 //! (`plumb-inventory-<app>`, `plumb-inventory-<app>.1`, ...); a reader takes
 //! the union of every part it finds, so a crash between two part writes
 //! can only make the inventory larger (never forget an object).
+//!
+//! A Secret's hash and fingerprint are derived from its values, and whoever
+//! may read ConfigMaps in `plumb-system` could test guesses of a weak
+//! password against them offline. So for Secrets both are sealed with a
+//! per-cluster key ([`HashKey`], kept in the Secret
+//! `plumb-system/plumb-inventory-key`): `k:` and 16 hex of
+//! HMAC-SHA256(key, value). An entry written before keys existed (plain 16
+//! hex) no longer matches, so the Secret is applied once more (an
+//! idempotent server-side apply) and its entry is re-sealed: a migration
+//! that costs one request per Secret, not a re-apply of everything.
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 use crate::model::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef, SYSTEM_NAMESPACE};
 
@@ -20,6 +34,67 @@ pub const INVENTORY_LABEL: &str = "plumb.dev/inventory";
 /// Lines per inventory ConfigMap (~100 bytes each, far below 1 MiB).
 pub const PART_SIZE: usize = 4000;
 const REVISION_ANNOTATION: &str = "plumb.dev/revision";
+
+/// The name of the Secret holding a cluster's [`HashKey`].
+pub const KEY_SECRET: &str = "plumb-inventory-key";
+/// Its data key.
+pub const KEY_DATA: &str = "key";
+/// The prefix of a sealed value.
+const SEALED: &str = "k:";
+
+/// The per-cluster key that seals the hashes of Secrets in inventories.
+/// Empty (`Default`) when the cluster has none yet: values stay plain.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HashKey(Option<Arc<[u8]>>);
+
+impl std::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "HashKey(set)"
+        } else {
+            "HashKey(none)"
+        })
+    }
+}
+
+impl HashKey {
+    pub fn new(bytes: &[u8]) -> HashKey {
+        HashKey((!bytes.is_empty()).then(|| Arc::from(bytes)))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// How `value` (a short hash or fingerprint of object `id`) is stored:
+    /// sealed for a Secret when there is a key, as it is otherwise.
+    pub fn seal(&self, id: &ObjectRef, value: &str) -> String {
+        match &self.0 {
+            Some(key) if is_secret(id) && !value.is_empty() => {
+                // HMAC takes a key of any length: this cannot fail.
+                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+                    return value.to_string();
+                };
+                mac.update(value.as_bytes());
+                let digest = mac.finalize().into_bytes();
+                let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                format!("{SEALED}{hex}")
+            }
+            _ => value.to_string(),
+        }
+    }
+
+    /// Whether a stored value is of an older format than this key writes
+    /// (a Secret's value stored plain while a key exists).
+    pub fn is_stale(&self, id: &ObjectRef, stored: &str) -> bool {
+        self.is_set() && is_secret(id) && !stored.is_empty() && !stored.starts_with(SEALED)
+    }
+}
+
+/// Whether `id` names a core Secret.
+pub fn is_secret(id: &ObjectRef) -> bool {
+    id.group.is_empty() && id.kind == "Secret"
+}
 
 /// What plumb knows about one applied object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +116,8 @@ pub struct Inventory {
     pub entries: BTreeMap<ObjectRef, Entry>,
     /// How many ConfigMaps held it when read (0: not stored yet).
     pub parts: usize,
+    /// The cluster's key sealing the values of Secrets.
+    pub key: HashKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +150,34 @@ impl Inventory {
             app: app.to_string(),
             ..Default::default()
         }
+    }
+
+    /// An empty inventory for `app` sealed with `key`.
+    pub fn with_key(app: &str, key: HashKey) -> Self {
+        Inventory {
+            key,
+            ..Inventory::new(app)
+        }
+    }
+
+    /// The entry to store for object `id` applied from content `hash` (full
+    /// hex) with `fingerprint` (16 hex, or empty when not confirmed).
+    pub fn entry(&self, id: &ObjectRef, api_version: &str, hash: &str, fingerprint: &str) -> Entry {
+        Entry {
+            api_version: api_version.to_string(),
+            hash: self.key.seal(id, &short(hash)),
+            fingerprint: self.key.seal(id, fingerprint),
+        }
+    }
+
+    /// Whether `e` records content `hash` (full hex) for object `id`.
+    pub fn same_hash(&self, id: &ObjectRef, e: &Entry, hash: &str) -> bool {
+        e.hash == self.key.seal(id, &short(hash))
+    }
+
+    /// Whether `e` records the live `fingerprint` of object `id`.
+    pub fn same_fingerprint(&self, id: &ObjectRef, e: &Entry, fingerprint: &str) -> bool {
+        e.fingerprint == self.key.seal(id, fingerprint)
     }
 
     /// The ConfigMaps that store this inventory (at least one, even empty).
@@ -163,7 +268,11 @@ fn format_line(id: &ObjectRef, e: &Entry) -> String {
         id.kind,
         id.namespace.as_deref().unwrap_or("-"),
         id.name,
-        short(&e.hash),
+        if e.hash.starts_with(SEALED) {
+            e.hash.clone()
+        } else {
+            short(&e.hash)
+        },
         fp
     )
 }
@@ -263,6 +372,59 @@ mod tests {
         cms.push(stale);
         let back = Inventory::from_configmaps(&cms).unwrap();
         assert_eq!(back["web"].entries.len(), 2);
+    }
+
+    fn secret(name: &str) -> ObjectRef {
+        ObjectRef {
+            group: String::new(),
+            kind: "Secret".into(),
+            namespace: Some("web".into()),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_secrets_hashes_are_sealed_with_the_cluster_key_and_nothing_else_is() {
+        let full = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let one = Inventory::with_key("web", HashKey::new(&[1u8; 32]));
+        let two = Inventory::with_key("web", HashKey::new(&[2u8; 32]));
+        let e = one.entry(&secret("db"), "v1", full, "fedcba9876543210");
+        // Neither the plain short hash nor the fingerprint is stored: a
+        // reader of the inventory cannot test guesses without the key.
+        assert!(e.hash.starts_with("k:") && e.hash.len() == 18, "{e:?}");
+        assert_ne!(e.hash, format!("k:{}", short(full)));
+        assert!(e.fingerprint.starts_with("k:"));
+        assert!(one.same_hash(&secret("db"), &e, full));
+        assert!(one.same_fingerprint(&secret("db"), &e, "fedcba9876543210"));
+        // Another cluster's key seals differently.
+        assert_ne!(two.entry(&secret("db"), "v1", full, "").hash, e.hash);
+        // Not-yet-confirmed stays empty; other kinds stay plain.
+        assert_eq!(one.entry(&secret("db"), "v1", full, "").fingerprint, "");
+        let cm = one.entry(&id(Some("web"), "api"), "apps/v1", full, "fedcba9876543210");
+        assert_eq!(cm.hash, short(full));
+        assert_eq!(cm.fingerprint, "fedcba9876543210");
+        // A sealed entry survives the ConfigMap round trip.
+        let mut inv = one.clone();
+        inv.entries.insert(secret("db"), e.clone());
+        let back = Inventory::from_configmaps(&inv.to_configmaps()).unwrap();
+        assert_eq!(back["web"].entries[&secret("db")], e);
+    }
+
+    #[test]
+    fn a_plain_secret_entry_is_stale_once_the_cluster_has_a_key() {
+        let plain = Inventory::new("web").entry(&secret("db"), "v1", "00112233445566778899", "");
+        assert!(!HashKey::default().is_stale(&secret("db"), &plain.hash));
+        let key = HashKey::new(&[7u8; 32]);
+        assert!(key.is_stale(&secret("db"), &plain.hash));
+        assert!(!key.is_stale(&id(None, "x"), &plain.hash));
+        let sealed = Inventory::with_key("web", key.clone()).entry(
+            &secret("db"),
+            "v1",
+            "00112233445566778899",
+            "",
+        );
+        assert!(!key.is_stale(&secret("db"), &sealed.hash));
+        assert_eq!(format!("{key:?}"), "HashKey(set)");
     }
 
     #[test]

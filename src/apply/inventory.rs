@@ -4,7 +4,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
-use crate::inventory::{Inventory, InventoryError, part_name};
+use crate::inventory::{HashKey, Inventory, InventoryError, KEY_DATA, KEY_SECRET, part_name};
 use crate::model::SYSTEM_NAMESPACE;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,8 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Corrupt(#[from] InventoryError),
+    #[error("{SYSTEM_NAMESPACE}/{KEY_SECRET}: {0}")]
+    Key(String),
 }
 
 async fn configmaps(cluster: &Cluster) -> Result<Kind, StoreError> {
@@ -33,6 +35,8 @@ pub struct Records {
     pub synced_revision: Option<String>,
     /// Apps suspended on this cluster by `plumb suspend`.
     pub suspensions: BTreeMap<String, Suspension>,
+    /// The key sealing Secrets' hashes (empty: none on the cluster yet).
+    pub key: HashKey,
 }
 
 /// Every record plumb keeps on the cluster, in one list call.
@@ -61,11 +65,81 @@ pub async fn read_all(cluster: &Cluster) -> Result<Records, StoreError> {
         .iter()
         .find(|c| c["metadata"]["name"] == SYNC_RECORD)
         .and_then(|c| c["data"]["revision"].as_str().map(str::to_string));
+    let key = read_key(cluster).await?;
+    let mut inventories = Inventory::from_configmaps(&cms)?;
+    for inv in inventories.values_mut() {
+        inv.key = key.clone();
+    }
     Ok(Records {
-        inventories: Inventory::from_configmaps(&cms)?,
+        inventories,
         synced_revision,
         suspensions: cms.iter().filter_map(Suspension::from_configmap).collect(),
+        key,
     })
+}
+
+/// The cluster's inventory key; empty when there is none yet.
+pub async fn read_key(cluster: &Cluster) -> Result<HashKey, StoreError> {
+    let kind = cluster.resolve("v1", "Secret").await?;
+    match cluster.get(&kind, Some(SYSTEM_NAMESPACE), KEY_SECRET).await {
+        Ok(Some(secret)) => key_of(&secret).map_err(StoreError::Key),
+        Ok(None) => Ok(HashKey::default()),
+        Err(source) => Err(StoreError::Api {
+            what: format!("reading {SYSTEM_NAMESPACE}/{KEY_SECRET}"),
+            source,
+        }),
+    }
+}
+
+fn key_of(secret: &serde_json::Value) -> Result<HashKey, String> {
+    use base64::Engine;
+    let text = secret["data"][KEY_DATA]
+        .as_str()
+        .ok_or_else(|| format!("no data key {KEY_DATA:?}"))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("data.{KEY_DATA}: {e}"))?;
+    if bytes.len() < 16 {
+        return Err(format!(
+            "data.{KEY_DATA} holds {} bytes, at least 16 are needed",
+            bytes.len()
+        ));
+    }
+    Ok(HashKey::new(&bytes))
+}
+
+/// The cluster's inventory key, created (32 random bytes) when missing. Two
+/// replicas creating it at once: the second's create fails with 409 and it
+/// reads the first's.
+pub async fn ensure_key(cluster: &Cluster) -> Result<HashKey, StoreError> {
+    use base64::Engine;
+    let key = read_key(cluster).await?;
+    if key.is_set() {
+        return Ok(key);
+    }
+    ensure_namespace(cluster).await?;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Key(format!("no randomness: {e}")))?;
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": KEY_SECRET,
+            "namespace": SYSTEM_NAMESPACE,
+            "labels": { crate::model::MANAGED_BY_LABEL: crate::model::MANAGED_BY_VALUE },
+        },
+        "type": "Opaque",
+        "data": { KEY_DATA: base64::engine::general_purpose::STANDARD.encode(bytes) },
+    });
+    let kind = cluster.resolve("v1", "Secret").await?;
+    match cluster.create(&kind, Some(SYSTEM_NAMESPACE), &secret).await {
+        Ok(stored) => key_of(&stored).map_err(StoreError::Key),
+        Err(e) if e.code() == Some(409) => read_key(cluster).await,
+        Err(source) => Err(StoreError::Api {
+            what: format!("creating {SYSTEM_NAMESPACE}/{KEY_SECRET}"),
+            source,
+        }),
+    }
 }
 
 /// Stores an inventory: every part, then deletes the parts (of the

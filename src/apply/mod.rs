@@ -26,7 +26,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
-use crate::inventory::{Entry, Inventory, short};
+use crate::inventory::{Entry, HashKey, Inventory};
 use crate::model::{Action, ChangeSet, DesiredObject, DesiredSet, ObjectRef, Origin};
 use crate::plan::LiveObject;
 use crate::plan::live::LiveCache;
@@ -132,6 +132,7 @@ pub async fn apply_app(
         entries: inventory.entries.clone(),
         stored: inventory.entries.clone(),
         parts: inventory.parts,
+        key: inventory.key.clone(),
     };
     let error = run.execute(desired, inventory, cs).await.err();
     let changed = run.entries != run.stored;
@@ -145,6 +146,7 @@ pub async fn apply_app(
         revision,
         entries: run.entries,
         parts: run.parts,
+        key: inventory.key.clone(),
     };
     if changed || next.revision != inventory.revision {
         match inventory::write(cluster, &next).await {
@@ -178,6 +180,8 @@ struct Run<'a> {
     /// The inventory as last written to the cluster, and its part count.
     stored: BTreeMap<ObjectRef, Entry>,
     parts: usize,
+    /// Seals the values of Secrets in the entries.
+    key: HashKey,
 }
 
 impl Run<'_> {
@@ -308,7 +312,7 @@ impl Run<'_> {
         let mut added = false;
         for w in writes {
             if !ahead.contains_key(&w.obj.id) {
-                ahead.insert(w.obj.id.clone(), entry(w.obj, String::new()));
+                ahead.insert(w.obj.id.clone(), self.entry(w.obj, ""));
                 added = true;
             }
         }
@@ -320,6 +324,7 @@ impl Run<'_> {
             revision: self.old_revision.to_string(),
             entries: ahead.clone(),
             parts: self.parts,
+            key: self.key.clone(),
         };
         self.parts = inventory::write(self.cluster, &inv)
             .await
@@ -411,8 +416,15 @@ impl Run<'_> {
                 fingerprint
             }
         };
-        self.entries.insert(obj.id.clone(), entry(obj, fingerprint));
+        let e = self.entry(obj, &fingerprint);
+        self.entries.insert(obj.id.clone(), e);
         Ok(())
+    }
+
+    /// The inventory entry of `obj` applied with `fingerprint`.
+    fn entry(&self, obj: &DesiredObject, fingerprint: &str) -> Entry {
+        let inv = Inventory::with_key(self.app, self.key.clone());
+        inv.entry(&obj.id, &obj.api_version, &obj.hash, fingerprint)
     }
 
     async fn wait_crds(&self, writes: &[Write<'_>], stage1: &[usize]) -> Result<(), ApplyError> {
@@ -505,14 +517,6 @@ fn established(crd: &Value) -> bool {
         cs.iter()
             .any(|c| c["type"] == "Established" && c["status"] == "True")
     })
-}
-
-fn entry(obj: &DesiredObject, fingerprint: String) -> Entry {
-    Entry {
-        api_version: obj.api_version.clone(),
-        hash: short(&obj.hash),
-        fingerprint,
-    }
 }
 
 fn failure(obj: &DesiredObject, message: String) -> ObjectFailure {

@@ -41,7 +41,8 @@ async fn run(
     let mut changed = false;
     let mut failed = false;
     for (name, cluster) in &conns.clusters {
-        let mut worker = Worker::new(cluster.clone(), Status::default(), WorkerOptions::default());
+        let mut worker =
+            Worker::new(cluster.clone(), Status::default(), WorkerOptions::default()).read_only();
         match worker.plans(&desired, only_app.as_deref()).await {
             Ok(plans) => {
                 for (cs, inv) in plans {

@@ -20,7 +20,7 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::config::RepoConfig;
 use crate::config::repo::AppSpec;
 use crate::health::{self, Health, HealthState};
-use crate::inventory::Inventory;
+use crate::inventory::{HashKey, Inventory};
 use crate::metrics::Metrics;
 use crate::model::{Action, ChangeSet, DesiredSet};
 use crate::plan::live::LiveCache;
@@ -97,6 +97,8 @@ pub struct Worker {
     opts: WorkerOptions,
     /// Every app's inventory; `None` until read from the cluster.
     inventories: Option<BTreeMap<String, Inventory>>,
+    /// The cluster's key sealing Secrets' hashes in inventories.
+    key: HashKey,
     retries: BTreeMap<String, Retry>,
     /// Consecutive failures to reach the cluster.
     unreachable: u32,
@@ -113,6 +115,8 @@ pub struct Worker {
     ready: Arc<AtomicBool>,
     /// Since when each app has been Progressing.
     progressing_since: HashMap<String, SystemTime>,
+    /// Whether this worker may write at all (false for `plumb diff`).
+    writes: bool,
 }
 
 impl Worker {
@@ -126,6 +130,7 @@ impl Worker {
             status,
             opts,
             inventories: None,
+            key: HashKey::default(),
             retries: BTreeMap::new(),
             unreachable: 0,
             synced_revision: None,
@@ -135,7 +140,15 @@ impl Worker {
             metrics: None,
             ready: Arc::default(),
             progressing_since: HashMap::new(),
+            writes: true,
         }
+    }
+
+    /// A worker that only plans (`plumb diff`): it never writes, not even
+    /// the records it would create on a first sync.
+    pub fn read_only(mut self) -> Self {
+        self.writes = false;
+        self
     }
 
     /// Writes only while `leader` says so.
@@ -337,8 +350,9 @@ impl Worker {
         if self.inventories.is_some() {
             return true;
         }
-        match apply::inventory::read_all(&self.cluster).await {
+        match self.read_records().await {
             Ok(records) => {
+                self.key = records.key;
                 self.inventories = Some(records.inventories);
                 self.doors.suspensions = records.suspensions;
                 self.synced_revision = records.synced_revision;
@@ -354,6 +368,23 @@ impl Worker {
                 false
             }
         }
+    }
+
+    /// Every record, and the inventory key, created once per cluster by a
+    /// replica that may write (a reader never writes: `plumb diff` plans
+    /// with the records as they are).
+    async fn read_records(
+        &self,
+    ) -> Result<apply::inventory::Records, apply::inventory::StoreError> {
+        let mut records = apply::inventory::read_all(&self.cluster).await?;
+        if !records.key.is_set() && self.writes && self.is_leader() {
+            let key = apply::inventory::ensure_key(&self.cluster).await?;
+            for inv in records.inventories.values_mut() {
+                inv.key = key.clone();
+            }
+            records.key = key;
+        }
+        Ok(records)
     }
 
     fn next_wakeup(&self) -> Instant {
@@ -854,7 +885,7 @@ impl Worker {
             .as_ref()
             .and_then(|m| m.get(app))
             .cloned()
-            .unwrap_or_else(|| Inventory::new(app))
+            .unwrap_or_else(|| Inventory::with_key(app, self.key.clone()))
     }
 
     /// Watches every kind the app has (desired or inventoried) and waits for

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::inventory::{Inventory, short};
+use crate::inventory::Inventory;
 use crate::model::{
     APP_LABEL, Action, Change, ChangeSet, DISABLED, DesiredSet, ObjectRef, PRUNE_ANNOTATION,
     RECONCILE_ANNOTATION,
@@ -138,11 +138,19 @@ fn plan_desired(
         ),
         (Some(e), None) if e.fingerprint.is_empty() => (Action::Create, "not applied yet".into()),
         (Some(_), None) => (Action::Correct, "deleted from the cluster".into()),
-        (Some(e), Some(_)) if e.hash != short(hash) => (Action::Update, "changed in git".into()),
+        (Some(e), Some(_)) if inventory.key.is_stale(id, &e.hash) => (
+            Action::Update,
+            "re-sealing plumb's record of a Secret with the cluster's key".into(),
+        ),
+        (Some(e), Some(_)) if !inventory.same_hash(id, e, hash) => {
+            (Action::Update, "changed in git".into())
+        }
         (Some(e), Some(_)) if e.fingerprint.is_empty() => {
             (Action::Update, "last apply not confirmed".into())
         }
-        (Some(e), Some(l)) if e.fingerprint != l.fingerprint => (Action::Correct, drift_reason(&l)),
+        (Some(e), Some(l)) if !inventory.same_fingerprint(id, e, &l.fingerprint) => {
+            (Action::Correct, drift_reason(&l))
+        }
         (Some(_), Some(_)) => (Action::Unchanged, "in sync".into()),
     }
 }

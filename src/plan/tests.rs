@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::*;
-use crate::inventory::Entry;
+use crate::inventory::{Entry, short};
 use crate::model::{DesiredObject, Origin};
 
 fn id(name: &str) -> ObjectRef {
