@@ -32,6 +32,15 @@ use crate::plan::LiveObject;
 use crate::plan::live::LiveCache;
 use order::{Stage, is_crd, kind_rank, stage_of};
 
+/// What one app allows apply to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppPolicy {
+    /// Take over objects that exist in the cluster but that plumb did not
+    /// create (as `kubectl apply` and Argo CD do); when false, such an
+    /// object fails the app's revision before anything is written.
+    pub adopt: bool,
+}
+
 /// How apply behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
@@ -73,6 +82,10 @@ pub enum ApplyError {
     /// The dry-run rejected objects: nothing of the stage was written.
     #[error("rejected by the API server, nothing applied:\n{}", list(.0))]
     Rejected(Vec<ObjectFailure>),
+    /// Objects exist in the cluster without plumb having created them, and
+    /// the app does not adopt: nothing of the stage was written.
+    #[error("refused to take over objects plumb did not create, nothing applied:\n{}", list(.0))]
+    NotAdopted(Vec<ObjectFailure>),
     /// Writes failed after the dry-run passed; pruning was skipped.
     #[error("{} object(s) failed to apply:\n{}", .0.len(), list(.0))]
     WriteFailed(Vec<ObjectFailure>),
@@ -88,7 +101,7 @@ pub enum ApplyError {
 impl ApplyError {
     /// Retryable errors are those of a flaky cluster, not of the revision.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, ApplyError::Rejected(_))
+        !matches!(self, ApplyError::Rejected(_) | ApplyError::NotAdopted(_))
     }
 }
 
@@ -105,25 +118,34 @@ pub struct ApplyOutcome {
     /// The inventory now stored in the cluster.
     pub inventory: Inventory,
     pub error: Option<ApplyError>,
+    /// Objects that existed without plumb and that it took over, one line
+    /// each (`path:line: Kind/ns/name: ...`).
+    pub adopted: Vec<String>,
 }
 
 /// One object to write, with its resolved kind.
 struct Write<'a> {
     obj: &'a DesiredObject,
     kind: Option<Kind>,
+    /// Planned as a create: plumb's cache (of the objects labelled as
+    /// plumb's) holds no such object.
+    create: bool,
 }
 
-/// Applies `cs` (planned from `desired` and `inventory` at `revision`).
+/// Applies `cs` (planned from `desired` and `inventory` at `cs.revision`).
 pub async fn apply_app(
     cluster: &Cluster,
     live: &LiveCache,
     desired: &DesiredSet,
-    revision: &str,
     inventory: &Inventory,
     cs: &ChangeSet,
     opts: &ApplyOptions,
+    policy: AppPolicy,
 ) -> ApplyOutcome {
+    let revision = cs.revision.as_str();
     let mut run = Run {
+        policy,
+        adopted: Vec::new(),
         cluster,
         live,
         opts,
@@ -159,6 +181,7 @@ pub async fn apply_app(
                 return ApplyOutcome {
                     inventory: stored,
                     error: error.or(Some(ApplyError::Inventory(e.to_string()))),
+                    adopted: run.adopted,
                 };
             }
         }
@@ -166,6 +189,7 @@ pub async fn apply_app(
     ApplyOutcome {
         inventory: next,
         error,
+        adopted: run.adopted,
     }
 }
 
@@ -182,6 +206,9 @@ struct Run<'a> {
     parts: usize,
     /// Seals the values of Secrets in the entries.
     key: HashKey,
+    policy: AppPolicy,
+    /// Objects taken over (see [`ApplyOutcome::adopted`]).
+    adopted: Vec<String>,
 }
 
 impl Run<'_> {
@@ -201,7 +228,11 @@ impl Run<'_> {
                     .get(&d.id)
                     .is_some_and(|a| matches!(a, Action::Create | Action::Update | Action::Correct))
             })
-            .map(|obj| Write { obj, kind: None })
+            .map(|obj| Write {
+                obj,
+                kind: None,
+                create: actions.get(&obj.id) == Some(&Action::Create),
+            })
             .collect();
         self.forget_dropped(desired, cs);
         if !writes.is_empty() {
@@ -293,17 +324,54 @@ impl Run<'_> {
         }
     }
 
-    async fn dry_run(&self, writes: &[Write<'_>], which: &[usize]) -> Result<(), ApplyError> {
+    /// Dry-runs the objects `which`. A planned create whose dry-run finds
+    /// the object stored (the answer has a resourceVersion; a would-be
+    /// create has none) existed without plumb: it is adopted, visibly, or
+    /// refused when the app does not adopt.
+    async fn dry_run(&mut self, writes: &[Write<'_>], which: &[usize]) -> Result<(), ApplyError> {
         let results = self.fan_out(writes, which, true).await;
-        let failures: Vec<ObjectFailure> = results
-            .into_iter()
-            .filter_map(|(i, r)| r.err().map(|e| failure(writes[i].obj, e.to_string())))
-            .collect();
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(ApplyError::Rejected(sorted(failures)))
+        let mut failures = Vec::new();
+        let mut foreign = Vec::new();
+        for (i, r) in results {
+            match r {
+                Err(e) => failures.push(failure(writes[i].obj, e.to_string())),
+                Ok(answer) if writes[i].create => {
+                    if let Some(managers) = existing(&answer) {
+                        foreign.push((i, managers));
+                    }
+                }
+                Ok(_) => {}
+            }
         }
+        if !failures.is_empty() {
+            return Err(ApplyError::Rejected(sorted(failures)));
+        }
+        foreign.sort_by(|a, b| writes[a.0].obj.origin.cmp(&writes[b.0].obj.origin));
+        if !self.policy.adopt && !foreign.is_empty() {
+            let refused = foreign
+                .iter()
+                .map(|(i, managers)| {
+                    failure(
+                        writes[*i].obj,
+                        format!(
+                            "exists in the cluster and plumb did not create it (field managers: {managers}); apps.{}.adopt is false: delete it, or set adopt: true to take it over",
+                            self.app
+                        ),
+                    )
+                })
+                .collect();
+            return Err(ApplyError::NotAdopted(refused));
+        }
+        for (i, managers) in foreign {
+            let obj = writes[i].obj;
+            let line = format!(
+                "{}: {}: adopted: it existed in the cluster and plumb did not create it (field managers: {managers}); plumb now manages it and prunes it when removed from git",
+                obj.origin, obj.id
+            );
+            tracing::warn!(app = %self.app, object = %obj.id, "adopting an object plumb did not create (field managers: {managers})");
+            self.adopted.push(line);
+        }
+        Ok(())
     }
 
     /// Records new objects in the inventory before they are created.
@@ -493,6 +561,35 @@ impl Run<'_> {
             Err(ApplyError::PruneFailed(failures))
         }
     }
+}
+
+/// When a dry-run answer shows a stored object: the field managers that
+/// wrote it (`none` when it has none), else `None`.
+fn existing(answer: &[u8]) -> Option<String> {
+    // A would-be create carries no resourceVersion at all: skip the parse.
+    if !answer
+        .windows(b"resourceVersion".len())
+        .any(|w| w == b"resourceVersion")
+    {
+        return None;
+    }
+    resource_version(answer).filter(|rv| !rv.is_empty())?;
+    let v: Value = serde_json::from_slice(answer).ok()?;
+    let mut managers: Vec<String> = v["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["manager"].as_str())
+        .filter(|m| *m != crate::model::FIELD_MANAGER)
+        .map(str::to_string)
+        .collect();
+    managers.sort();
+    managers.dedup();
+    Some(if managers.is_empty() {
+        "none".into()
+    } else {
+        managers.join(", ")
+    })
 }
 
 /// `metadata.resourceVersion` of an answer, read without building it.

@@ -186,6 +186,7 @@ mod tests {
             last_sync: Some(1_000),
             drift_corrections: 0,
             doors: vec![],
+            notes: vec![],
         }
     }
 

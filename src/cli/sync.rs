@@ -58,7 +58,11 @@ async fn sync_once(
         for (app, state) in states {
             let message = status
                 .app(name, &app)
-                .map(|s| s.errors.join("; "))
+                .map(|s| {
+                    let mut lines = s.errors.clone();
+                    lines.extend(s.notes.iter().cloned());
+                    lines.join("; ")
+                })
                 .unwrap_or_default();
             println!("{name:<16} {app:<20} {:<10} {message}", state.as_str());
             all_synced &= state == SyncState::Synced;

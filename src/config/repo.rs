@@ -66,6 +66,11 @@ pub struct AppSpec {
     /// Suspended in git: plumb computes the diff but changes nothing.
     #[serde(default)]
     pub suspend: bool,
+    /// Take over objects that exist in a cluster but that plumb did not
+    /// create (default true, as `kubectl apply` and Argo CD do; the take-over
+    /// is reported). False: such an object fails the revision instead.
+    #[serde(default = "yes")]
+    pub adopt: bool,
     /// Overrides of the clusters' dashboards profiles for this app.
     pub dashboards: Option<DashboardProfile>,
     /// Overrides of the clusters' alerts profiles for this app.

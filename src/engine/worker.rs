@@ -78,6 +78,7 @@ struct ApplyJob {
     set: Arc<DesiredSet>,
     inventory: Inventory,
     cs: ChangeSet,
+    policy: apply::AppPolicy,
     prune_conflicts: Vec<String>,
     started: std::time::Instant,
 }
@@ -521,10 +522,10 @@ impl Worker {
                             &cluster,
                             &live,
                             &job.set,
-                            &job.rev,
                             &job.inventory,
                             &job.cs,
                             &opts,
+                            job.policy,
                         )
                         .instrument(span)
                         .await;
@@ -752,6 +753,7 @@ impl Worker {
             set,
             inventory,
             cs,
+            policy: apply::AppPolicy { adopt: spec.adopt },
             prune_conflicts,
             started,
         })
@@ -761,6 +763,11 @@ impl Worker {
     fn complete(&mut self, desired: &Desired, (job, outcome): (Box<ApplyJob>, ApplyOutcome)) {
         if let Some(invs) = self.inventories.as_mut() {
             invs.insert(job.app.clone(), outcome.inventory);
+        }
+        if !outcome.adopted.is_empty() {
+            self.status.update(&self.cluster.name, &job.app, |s| {
+                s.notes = outcome.adopted.clone();
+            });
         }
         let corrections = if outcome.error.is_none() {
             job.cs.count(Action::Correct) as u64

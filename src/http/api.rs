@@ -21,7 +21,8 @@
 //!     "objects": { "create": 0, "update": 1, "unchanged": 4 },   // by ChangeSet action, latest plan
 //!     "changes": [ { "id": {...}, "action": "update", "reason": "...", "origin": {...} } ],
 //!     "last_sync": 1795000000, "drift_corrections": 0,
-//!     "doors": [ { "kind": "suspended", "object": null, "reason": "...", "who": "...", "since": 1795000000 } ]
+//!     "doors": [ { "kind": "suspended", "object": null, "reason": "...", "who": "...", "since": 1795000000 } ],
+//!     "notes": [ "apps/web/cm.yaml:1:1: ConfigMap/web/x: adopted: ..." ]   // what deserves a look though nothing failed
 //!   } ] }
 //! ```
 //!
@@ -111,6 +112,9 @@ pub struct AppView {
     pub drift_corrections: u64,
     #[serde(default)]
     pub doors: Vec<Door>,
+    /// Objects plumb adopted, and other facts worth a look (no failure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl AppView {
@@ -132,6 +136,7 @@ impl AppView {
             last_sync: a.last_sync,
             drift_corrections: a.drift_corrections,
             doors: a.doors.clone(),
+            notes: a.notes.clone(),
         }
     }
 }

@@ -100,6 +100,10 @@ pub struct AppStatus {
     /// `None` until the engine has assessed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::health::Health>,
+    /// What plumb did that deserves a look though nothing failed: objects
+    /// it adopted (existing ones it did not create), with file and line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl AppStatus {
@@ -116,6 +120,7 @@ impl AppStatus {
             last_sync: None,
             drift_corrections: 0,
             doors: Vec::new(),
+            notes: Vec::new(),
             health: None,
         }
     }
