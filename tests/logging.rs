@@ -120,3 +120,45 @@ async fn json_logs_are_one_object_per_line_and_carry_no_secret_value() {
         "a Secret's base64 value reached the logs"
     );
 }
+
+/// Logs written to a file or a pipe carry no terminal escape sequence:
+/// `plumb sync --once 2>file` reads as plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_to_a_file_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = TestRepo::new();
+    repo.write("plumb.yaml", CONFIG)
+        .write(
+            "apps/platform/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
+        )
+        .write(
+            "apps/web/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: plain }\ndata: { v: \"1\" }\n",
+        );
+    repo.commit("two apps");
+    let a = Sim::start("a", dir.path()).await;
+    let config = daemon_config(dir.path(), repo.path(), &[&a]);
+    let log = dir.path().join("sync.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        Command::new(plumb_bin())
+            .args(["sync", "--once", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "debug")
+            .env_remove("NO_COLOR")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("INFO"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape sequences in a file: {text:?}"
+    );
+}
