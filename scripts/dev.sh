@@ -2,6 +2,7 @@
 # The two set-up commands of the README, each installing what it needs first:
 #   scripts/dev.sh run    build plumb and run it on the embedded default config
 #   scripts/dev.sh test   install the test tools and run the whole test suite
+#   scripts/dev.sh lint   cargo fmt --check and clippy with warnings as errors (CI runs it)
 # Safe to run again: installed prerequisites are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,12 @@ case "${1:-}" in
     shift
     exec cargo run --release --bin plumb -- run --config config/plumb.yaml "$@"
     ;;
+  lint)
+    build_prereqs
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    ;;
   test)
     test_prereqs
     shift
@@ -67,7 +74,7 @@ case "${1:-}" in
     exec cargo test --workspace "$@"
     ;;
   *)
-    echo "usage: scripts/dev.sh run|test" >&2
+    echo "usage: scripts/dev.sh run|test|lint" >&2
     exit 2
     ;;
 esac
