@@ -22,6 +22,7 @@ pub mod health;
 pub mod http;
 pub mod inventory;
 pub mod lease;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod names;

@@ -27,9 +27,9 @@ use serde_json::Value;
 
 use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
 use crate::inventory::{Entry, HashKey, Inventory};
+use crate::live::LiveCache;
 use crate::model::{Action, ChangeSet, DesiredObject, DesiredSet, ObjectRef, Origin};
 use crate::plan::LiveObject;
-use crate::plan::live::LiveCache;
 use order::{Stage, is_crd, kind_rank, stage_of};
 
 /// What one app allows apply to do.
@@ -94,6 +94,10 @@ pub enum ApplyError {
     PruneFailed(Vec<ObjectFailure>),
     #[error("the inventory could not be written: {0}")]
     Inventory(String),
+    /// The live cache has not listed the app's kinds yet: nothing planned,
+    /// retried (the inventories are still good).
+    #[error("{0}")]
+    NotReady(String),
     #[error("CRD {name} was not established within {timeout:?}")]
     CrdNotEstablished { name: String, timeout: Duration },
 }

@@ -18,6 +18,7 @@ use crate::engine::{self, Repo};
 use crate::inventory::Inventory;
 use crate::model::{Action, Change, ChangeSet, secret};
 use crate::status::Status;
+use crate::status::verdict::Verdict;
 
 pub fn diff(g: &Global, cluster: Option<String>, app: Option<String>) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
@@ -45,8 +46,17 @@ async fn run(
             Worker::new(cluster.clone(), Status::default(), WorkerOptions::default()).read_only();
         match worker.plans(&desired, only_app.as_deref()).await {
             Ok(plans) => {
-                for (cs, inv) in plans {
-                    changed |= print_changeset(cluster, &desired, &cs, &inv).await;
+                for (verdict, inv) in plans {
+                    // What the daemon would hold back is said first, so the
+                    // diff never promises a change it would not make.
+                    if let Some(why) = verdict.held_back() {
+                        println!("► {name}/{}: {why}", inv.app);
+                    }
+                    if let Verdict::Planned { cs, .. } = &verdict {
+                        changed |= print_changeset(cluster, &desired, cs, &inv).await;
+                    } else {
+                        changed = true;
+                    }
                 }
             }
             Err(e) => {

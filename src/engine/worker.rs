@@ -21,14 +21,29 @@ use crate::config::RepoConfig;
 use crate::config::repo::AppSpec;
 use crate::health::{self, Health, HealthState};
 use crate::inventory::{HashKey, Inventory};
+use crate::live::LiveCache;
 use crate::metrics::Metrics;
 use crate::model::{Action, ChangeSet, DesiredSet};
-use crate::plan::live::LiveCache;
 use crate::plan::{self, LiveLookup, PrunePolicy};
-use crate::status::{self, Status, SyncState};
+use crate::status::verdict::{Decision, Verdict, owned_conflicts, prune_conflicts};
+use crate::status::{Status, SyncState};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
+
+/// Why a one-off pass (`sync --once`, `diff`) could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cluster {0} is unreachable")]
+    Unreachable(String),
+    /// The revision does not render (every error, one per line).
+    #[error("{0}")]
+    Render(String),
+    #[error(transparent)]
+    Discovery(#[from] ClusterError),
+    #[error("the live cache did not finish its initial list within {0:?}")]
+    CacheTimeout(Duration),
+}
 
 /// Tunables of a worker.
 #[derive(Debug, Clone, Copy)]
@@ -264,9 +279,9 @@ impl Worker {
         &mut self,
         desired: &Desired,
         only: Option<&str>,
-    ) -> Result<BTreeMap<String, SyncState>, String> {
+    ) -> Result<BTreeMap<String, SyncState>, WorkerError> {
         if !self.load_inventories().await {
-            return Err(format!("cluster {} is unreachable", self.cluster.name));
+            return Err(WorkerError::Unreachable(self.cluster.name.clone()));
         }
         let apps = apps_on(desired, &self.cluster.name);
         let dirty = only.map(|o| with_dependencies(&apps, o));
@@ -286,41 +301,39 @@ impl Worker {
         Ok(out)
     }
 
-    /// Plans (never applies) every app on the cluster, or only `only`:
-    /// what a sync would do now, for `plumb diff`.
+    /// The verdict on every app on the cluster (or only `only`), never
+    /// acted on: what the daemon would do now, for `plumb diff`. A render
+    /// failure is an error of the whole diff.
     pub async fn plans(
         &mut self,
         desired: &Desired,
         only: Option<&str>,
-    ) -> Result<Vec<(ChangeSet, Inventory)>, String> {
+    ) -> Result<Vec<(Verdict, Inventory)>, WorkerError> {
         if !self.load_inventories().await {
-            return Err(format!("cluster {} is unreachable", self.cluster.name));
+            return Err(WorkerError::Unreachable(self.cluster.name.clone()));
         }
-        let render = desired.clusters.get(&self.cluster.name);
+        let apps = apps_on(desired, &self.cluster.name);
+        // Like a pass: the apps `only` depends on are judged first, and an
+        // app the pass would apply counts as synced for those after it.
+        let judged = only.map(|o| with_dependencies(&apps, o));
+        let rev = desired.revision.id.clone();
         let mut out = Vec::new();
-        for (app, spec) in apps_on(desired, &self.cluster.name) {
-            if only.is_some_and(|o| o != app) {
+        for (app, spec) in &apps {
+            if judged.as_ref().is_some_and(|j| !j.contains(app)) {
                 continue;
             }
-            match render.and_then(|r| r.apps.get(&app)) {
-                Some(Ok(set)) => {
-                    self.watch_kinds(set).await?;
-                    let inventory = self.inventory_of(&app);
-                    let policy = PrunePolicy {
-                        prune: spec.prune,
-                        allow_mass_prune: spec.allow_mass_prune,
-                    };
-                    let cs = plan::plan(set, &desired.revision.id, &inventory, &*self.live, policy);
-                    out.push((cs, inventory));
-                }
-                Some(Err(errs)) => {
-                    return Err(errs
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n"));
-                }
-                None => {}
+            let Some((verdict, _, inventory)) = self.decide(desired, app, spec).await else {
+                continue;
+            };
+            if let Verdict::RenderFailed(errs) = &verdict {
+                return Err(WorkerError::Render(errs.join("\n")));
+            }
+            self.status.update(&self.cluster.name, app, |s| {
+                s.record_verdict(&rev, &verdict);
+                s.record_as_if_applied(&rev, &verdict);
+            });
+            if only.is_none_or(|o| o == app) {
+                out.push((verdict, inventory));
             }
         }
         Ok(out)
@@ -459,9 +472,7 @@ impl Worker {
                 .collect::<Vec<_>>()
             {
                 self.status.update(&cluster, &app, |s| {
-                    s.sync = SyncState::Failed;
-                    s.desired_revision = Some(desired.revision.id.clone());
-                    s.errors = err.lines().map(str::to_string).collect();
+                    s.record_config_error(&desired.revision.id, &err)
                 });
             }
             return;
@@ -475,12 +486,8 @@ impl Worker {
         for (app, spec) in dependency_order(config, &cluster, desired.clusters.get(&cluster)) {
             if dirty.is_some_and(|d| !d.contains(&app)) {
                 if complete {
-                    self.status.update(&cluster, &app, |s| {
-                        if s.sync == SyncState::Synced {
-                            s.desired_revision = Some(rev.clone());
-                            s.applied_revision = Some(rev.clone());
-                        }
-                    });
+                    self.status
+                        .update(&cluster, &app, |s| s.record_unchanged(rev));
                 }
                 continue;
             }
@@ -612,12 +619,7 @@ impl Worker {
         for (app, inv) in self.inventories.iter().flatten() {
             if !targeted.contains(app) && !inv.entries.is_empty() {
                 let n = inv.entries.len();
-                self.status.update(cluster, app, |s| {
-                    s.sync = SyncState::Orphaned;
-                    s.errors = vec![format!(
-                        "removed from plumb.yaml: {n} object(s) left in place, no longer managed"
-                    )];
-                });
+                self.status.update(cluster, app, |s| s.record_orphaned(n));
             }
         }
         let keep = |a: &str| {
@@ -626,7 +628,8 @@ impl Worker {
         self.status.retain_apps(cluster, &keep);
     }
 
-    /// Plans one app; says what is left to apply, if anything.
+    /// Decides an app's fate, records it as the app's status, and says
+    /// what is left to apply, if anything.
     async fn prepare_app(
         &mut self,
         desired: &Desired,
@@ -634,129 +637,105 @@ impl Worker {
         spec: &AppSpec,
         started: std::time::Instant,
     ) -> Step {
-        match self.plan_app(desired, app, spec, started).await {
-            Ok(job) => Step::Apply(Box::new(job)),
-            Err(state) => Step::Done(state),
+        let rev = desired.revision.id.clone();
+        let Some((verdict, set, inventory)) = self.decide(desired, app, spec).await else {
+            return Step::Done(None);
+        };
+        self.status.update(&self.cluster.name, app, |s| {
+            s.record_verdict(&rev, &verdict)
+        });
+        match verdict {
+            Verdict::NotReady(why) => Step::Done(Some(ApplyError::NotReady(why))),
+            Verdict::Planned {
+                cs,
+                decision: Decision::Apply { prune_conflicts },
+                ..
+            } => {
+                info!(
+                    creates = cs.count(Action::Create),
+                    updates = cs.count(Action::Update),
+                    corrections = cs.count(Action::Correct),
+                    prunes = cs.count(Action::Prune),
+                    "applying"
+                );
+                match set {
+                    Some(set) => Step::Apply(Box::new(ApplyJob {
+                        app: app.to_string(),
+                        rev,
+                        set,
+                        inventory,
+                        cs,
+                        policy: apply::AppPolicy { adopt: spec.adopt },
+                        prune_conflicts,
+                        started,
+                    })),
+                    None => Step::Done(None),
+                }
+            }
+            _ => Step::Done(None),
         }
     }
 
-    /// Plans one app: `Ok` with the writes to make, or `Err` with the
-    /// outcome when there is nothing to apply (`Some`: an error to retry).
-    async fn plan_app(
+    /// The one decision on an app on this cluster, used by the daemon,
+    /// `plumb sync --once` and `plumb diff` alike (so a diff shows what the
+    /// daemon does): `None` when the app has no render here. Writes nothing,
+    /// not even status; waits only for the live cache's initial lists.
+    async fn decide(
         &mut self,
         desired: &Desired,
         app: &str,
         spec: &AppSpec,
-        started: std::time::Instant,
-    ) -> Result<ApplyJob, Option<ApplyError>> {
-        let cluster = self.cluster.name.clone();
-        let rev = desired.revision.id.clone();
-        let render = desired.clusters.get(&cluster).and_then(|c| c.apps.get(app));
+    ) -> Option<(Verdict, Option<Arc<DesiredSet>>, Inventory)> {
+        let render = desired.clusters.get(&self.cluster.name)?.apps.get(app)?;
+        let inventory = self.inventory_of(app);
         let set = match render {
-            None => return Err(None),
-            Some(Err(errs)) => {
-                self.status.update(&cluster, app, |s| {
-                    s.sync = SyncState::Failed;
-                    s.desired_revision = Some(rev.clone());
-                    s.errors = errs.iter().map(ToString::to_string).collect();
-                });
-                return Err(None);
+            Err(errs) => {
+                let errs = errs.iter().map(ToString::to_string).collect();
+                return Some((Verdict::RenderFailed(errs), None, inventory));
             }
-            Some(Ok(set)) => set.clone(),
+            Ok(set) => set.clone(),
         };
-        if let Some(dep) = self.unsynced_dependency(spec) {
-            self.status.update(&cluster, app, |s| {
-                s.sync = SyncState::Waiting;
-                s.desired_revision = Some(rev.clone());
-                s.errors = vec![format!("waiting for app {dep}")];
-            });
-            return Err(None);
+        if let Some(dependency) = self.unsynced_dependency(spec) {
+            return Some((Verdict::Waiting { dependency }, Some(set), inventory));
         }
         if let Err(e) = self.watch_kinds(&set).await {
-            self.status.update(&cluster, app, |s| {
-                s.sync = SyncState::Unknown;
-                s.errors = vec![e];
-            });
-            return Err(Some(ApplyError::Inventory("live cache not ready".into())));
+            return Some((Verdict::NotReady(e.to_string()), Some(set), inventory));
         }
-        let inventory = self.inventory_of(app);
         let policy = PrunePolicy {
             prune: spec.prune,
             allow_mass_prune: spec.allow_mass_prune,
         };
-        let mut cs = plan::plan(&set, &rev, &inventory, &*self.live, policy);
+        let mut cs = plan::plan(&set, &desired.revision.id, &inventory, &*self.live, policy);
         let suspended = self.doors.suspension(app, spec);
         if suspended.is_none() {
             self.doors.guard_corrections(&mut cs, &*self.live);
         }
         let mut doors = self.doors.object_doors(&cs);
         doors.extend(suspended.clone());
-        self.status.update(&cluster, app, |s| {
-            s.set_plan(&cs);
-            s.doors = doors;
-        });
-        if let Some(door) = suspended {
-            self.status.update(&cluster, app, |s| {
-                s.sync = SyncState::Suspended;
-                s.errors = vec![format!("suspended: {}", door.reason)];
-            });
-            return Err(None);
-        }
-        let owned_conflicts: Vec<String> = cs
-            .changes
-            .iter()
-            .filter(|c| c.action == Action::Conflict && c.origin.is_some())
-            .map(|c| {
-                format!(
-                    "{}: {}: {}",
-                    c.origin
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    c.id,
-                    c.reason
-                )
-            })
-            .collect();
-        if !owned_conflicts.is_empty() {
-            self.status.update(&cluster, app, |s| {
-                s.sync = SyncState::Failed;
-                s.errors = owned_conflicts;
-            });
-            return Err(None);
-        }
-        let prune_conflicts: Vec<String> = cs
-            .of(Action::Conflict)
-            .map(|c| format!("{}: {}", c.id, c.reason))
-            .collect();
-        if !cs.has_writes() {
-            self.finish(app, &rev, None, &prune_conflicts, 0);
-            return Err(None);
-        }
-        if !self.is_leader() {
-            self.status.update(&cluster, app, |s| {
-                s.sync = SyncState::OutOfSync;
-                s.errors = vec!["standby: another replica holds the lease and applies".into()];
-            });
-            return Err(None);
-        }
-        info!(
-            creates = cs.count(Action::Create),
-            updates = cs.count(Action::Update),
-            corrections = cs.count(Action::Correct),
-            prunes = cs.count(Action::Prune),
-            "applying"
-        );
-        Ok(ApplyJob {
-            app: app.to_string(),
-            rev,
-            set,
-            inventory,
+        let owned = owned_conflicts(&cs);
+        let decision = if let Some(door) = suspended {
+            Decision::Suspended {
+                reason: door.reason,
+            }
+        } else if !owned.is_empty() {
+            Decision::Conflicts(owned)
+        } else if !cs.has_writes() {
+            Decision::InSync {
+                prune_conflicts: prune_conflicts(&cs),
+            }
+        } else if !self.is_leader() {
+            Decision::Standby
+        } else {
+            Decision::Apply {
+                prune_conflicts: prune_conflicts(&cs),
+            }
+        };
+        let verdict = Verdict::Planned {
             cs,
-            policy: apply::AppPolicy { adopt: spec.adopt },
-            prune_conflicts,
-            started,
-        })
+            doors,
+            decision,
+        };
+        Some((verdict, Some(set), inventory))
     }
 
     /// Takes in what applying an app produced.
@@ -811,32 +790,12 @@ impl Worker {
         corrections: u64,
     ) {
         let cluster = &self.cluster.name;
+        if let Some(e) = error {
+            warn!(%cluster, %app, "apply failed: {e}");
+        }
+        let error = error.map(ToString::to_string);
         self.status.update(cluster, app, |s| {
-            s.drift_corrections += corrections;
-            match error {
-                Some(e) => {
-                    warn!(%cluster, %app, "apply failed: {e}");
-                    s.sync = SyncState::Failed;
-                    s.errors = e
-                        .to_string()
-                        .lines()
-                        .map(|l| l.trim().to_string())
-                        .filter(|l| !l.is_empty())
-                        .collect();
-                }
-                None if !prune_conflicts.is_empty() => {
-                    s.sync = SyncState::Failed;
-                    s.applied_revision = Some(rev.to_string());
-                    s.errors = prune_conflicts.to_vec();
-                }
-                None => {
-                    s.sync = SyncState::Synced;
-                    s.applied_revision = Some(rev.to_string());
-                    s.errors.clear();
-                    s.last_sync = Some(status::now());
-                    s.changes.retain(|c| !c.action.writes());
-                }
-            }
+            s.record_finished(rev, error.as_deref(), prune_conflicts, corrections)
         });
     }
 
@@ -898,7 +857,7 @@ impl Worker {
     /// Watches every kind the app has (desired or inventoried) and waits for
     /// their initial lists. Kinds the cluster does not serve are skipped:
     /// nothing of them can exist.
-    async fn watch_kinds(&self, set: &DesiredSet) -> Result<(), String> {
+    async fn watch_kinds(&self, set: &DesiredSet) -> Result<(), WorkerError> {
         let inv = self.inventory_of(&set.app);
         let mut wanted: BTreeSet<(String, String)> = set
             .objects
@@ -918,13 +877,13 @@ impl Worker {
                     keys.push((k.ar.group.clone(), k.ar.kind.clone()));
                 }
                 Err(ClusterError::UnknownKind { .. }) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(WorkerError::Discovery(e)),
             }
         }
         if self.live.wait_ready(&keys, self.opts.ready_timeout).await {
             Ok(())
         } else {
-            Err("the live cache did not finish its initial list in time".into())
+            Err(WorkerError::CacheTimeout(self.opts.ready_timeout))
         }
     }
 }

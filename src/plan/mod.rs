@@ -1,9 +1,10 @@
-//! plan: desired objects + the inventory + the live cache → a [`ChangeSet`].
-//! Pure and cheap: a plan reads only memory, so a reconcile where nothing
-//! changed costs no API call at all.
+//! plan: desired objects + the inventory + live objects → a [`ChangeSet`].
+//! Pure and cheap: a plan reads only memory (live objects come through the
+//! [`LiveLookup`] trait, which `crate::live` implements over its watches),
+//! so a reconcile where nothing changed costs no API call at all. Must not
+//! talk to a cluster, spawn tasks or write status.
 
 pub mod fingerprint;
-pub mod live;
 
 use std::collections::BTreeSet;
 

@@ -3,6 +3,8 @@
 //! the HTTP API and metrics. Critical sections are short: copy in, copy out,
 //! never `.await` under the lock.
 
+pub mod verdict;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -3,6 +3,11 @@
 //! not with the cluster. A kind's view is used only after its initial list
 //! completed (never plan from a partial picture). Every change to an object
 //! wakes the app it belongs to, which is how drift is seen within a second.
+//!
+//! Owns the watch tasks (spawned here, aborted when the cache or a kind's
+//! watch is dropped) and the summaries of live objects; must not plan,
+//! apply or decide anything: `plan` reads it through [`LiveLookup`], and
+//! `apply` puts the answers to its own writes here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,9 +20,9 @@ use kube::runtime::watcher::{self, Event};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{LiveLookup, LiveObject};
 use crate::cluster::{Cluster, Kind};
 use crate::model::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef};
+use crate::plan::{LiveLookup, LiveObject};
 
 type Objects = Arc<RwLock<HashMap<ObjectRef, LiveObject>>>;
 
