@@ -169,7 +169,7 @@ fn hmac_matches(secret: &Secret, header: &[u8], body: &[u8]) -> bool {
 }
 
 /// Token equality in constant time (hashes first, so lengths leak nothing).
-fn token_matches(secret: &Secret, token: &[u8]) -> bool {
+pub(super) fn token_matches(secret: &Secret, token: &[u8]) -> bool {
     let a = Sha256::digest(&secret.0);
     let b = Sha256::digest(token);
     bool::from(a.ct_eq(&b))

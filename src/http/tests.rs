@@ -274,15 +274,17 @@ async fn a_real_listener_serves_and_shuts_down() {
         let _ = stop_rx.wait_for(|s| *s).await;
     }));
     let url = format!("http://{addr}");
-    let doc: api::StatusDoc = client::get_json(&url, "/api/v1/status").await.unwrap();
+    let doc: api::StatusDoc = client::get_json(&url, "/api/v1/status", None)
+        .await
+        .unwrap();
     assert_eq!(doc.apps.len(), 1);
-    let e = client::get(&url, "/readyz").await.unwrap_err();
+    let e = client::get(&url, "/readyz", None).await.unwrap_err();
     assert!(e.to_string().contains("503"), "{e}");
     stop.send_replace(true);
     task.await.unwrap().unwrap();
-    let e = client::get(&url, "/healthz").await.unwrap_err();
+    let e = client::get(&url, "/healthz", None).await.unwrap_err();
     assert!(e.is_unreachable(), "{e}");
-    assert!(client::get("https://x", "/").await.is_err());
+    assert!(client::get("https://x", "/", None).await.is_err());
 }
 
 #[tokio::test]
@@ -298,4 +300,67 @@ async fn an_empty_daemon_serves_a_page_and_a_document() {
     let (_, _, body) = get_path(&s, "/api/v1/status").await;
     let doc: api::StatusDoc = serde_json::from_str(&body).unwrap();
     assert!(doc.apps.is_empty() && doc.revision.is_none());
+}
+
+fn get_with(path: &str, auth: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(a) = auth {
+        r = r.header(header::AUTHORIZATION, a);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn with_a_token_the_status_api_and_page_answer_401_without_it() {
+    let s = state().with_api_token(Some(Secret::new("t0ken")));
+    for path in ["/api/v1/status", "/api/v1/history", "/"] {
+        let resp = router(s.clone())
+            .oneshot(get_with(path, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenges: Vec<_> = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Bearer")),
+            "{challenges:?}"
+        );
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Basic")),
+            "{challenges:?}"
+        );
+        for wrong in [
+            "Bearer t0ke",
+            "Bearer t0ken2",
+            "t0ken",
+            "Basic dTp3cm9uZw==",
+        ] {
+            let (code, _, body) = call(&s, get_with(path, Some(wrong))).await;
+            assert_eq!(code, StatusCode::UNAUTHORIZED, "{path} {wrong}");
+            assert!(!body.contains("prod-eu"), "{body}");
+        }
+        let (code, ..) = call(&s, get_with(path, Some("Bearer t0ken"))).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+        // A browser: Basic with the token as the password ("u:t0ken").
+        let (code, ..) = call(&s, get_with(path, Some("Basic dTp0MGtlbg=="))).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn probes_metrics_and_webhooks_never_need_the_token() {
+    let s = state()
+        .with_api_token(Some(Secret::new("t0ken")))
+        .with_readiness(Readiness::always());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get_path(&s, path).await.0, StatusCode::OK, "{path}");
+    }
+    let sig = format!("sha256={}", hooks::sign(b"gh-secret", b"{}"));
+    let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", &sig)], "{}")).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert_eq!(get_path(&s, "/nope").await.0, StatusCode::NOT_FOUND);
 }
