@@ -217,13 +217,14 @@ async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing()
         Some("v1"),
         "a forged webhook triggered a fetch"
     );
-    let sig = plumb::http::hooks::sign(b"s3cret", body.as_bytes());
-    let good = http_post(
-        &format!("{base}/hooks/git"),
-        &[("X-Plumb-Signature-256", &sig)],
-        body,
-    )
-    .await;
+    let fetches_before = git_fetches(&base).await;
+    let ts = unix_now();
+    let sig = plumb::http::hooks::sign_plumb(b"s3cret", ts, body.as_bytes());
+    let signed = [
+        ("X-Plumb-Signature-256", sig.as_str()),
+        ("X-Plumb-Timestamp", &ts.to_string()),
+    ];
+    let good = http_post(&format!("{base}/hooks/git"), &signed, body).await;
     assert_eq!(good, 202);
     eventually(
         "the pushed change applied after the webhook",
@@ -232,6 +233,55 @@ async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing()
         || async { value(&a, "a1").await.filter(|v| v == "v2") },
     )
     .await;
+    // The same signed delivery again: answered, but nothing triggered.
+    let replay = http_post(&format!("{base}/hooks/git"), &signed, body).await;
+    assert_eq!(replay, 200, "a replayed delivery");
+    // A storm of 50 distinct valid hooks at once: coalesced into a couple
+    // of fetches, not one each.
+    let storm = (0..50).map(|i| {
+        let body = format!(r#"{{"ref":"refs/heads/main","n":{i}}}"#);
+        let sig = plumb::http::hooks::sign_plumb(b"s3cret", ts, body.as_bytes());
+        let url = format!("{base}/hooks/git");
+        async move {
+            let ts = ts.to_string();
+            let headers = [
+                ("X-Plumb-Signature-256", sig.as_str()),
+                ("X-Plumb-Timestamp", ts.as_str()),
+            ];
+            http_post(&url, &headers, &body).await
+        }
+    });
+    let codes = futures::future::join_all(storm).await;
+    assert!(codes.iter().all(|c| *c == 202), "{codes:?}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let fetches = git_fetches(&base).await - fetches_before;
+    assert!(
+        (1..=4).contains(&fetches),
+        "{fetches} git fetches for 1 + 50 webhooks"
+    );
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await.unwrap();
+    assert!(
+        metrics
+            .contains(r#"plumb_webhook_requests_total{provider="generic",result="duplicate"} 1"#),
+        "{metrics}"
+    );
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// How many git fetches the daemon has made (`plumb_git_fetch_duration_seconds_count`).
+async fn git_fetches(base: &str) -> u64 {
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("plumb_git_fetch_duration_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no fetch count in\n{metrics}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

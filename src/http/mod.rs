@@ -9,7 +9,7 @@
 //! | `GET /api/v1/history?limit=N` | [`api::HistoryDoc`] as JSON (503 without a [`CommitLog`]) |
 //! | `GET /metrics` | OpenMetrics text ([`crate::metrics`]) |
 //! | `GET /` | the status page (HTML, refreshes itself) |
-//! | `POST /hooks/git` | webhook ([`hooks`]): 202 and an immediate fetch, or 401 |
+//! | `POST /hooks/git` | webhook ([`hooks`]): 202 and a (coalesced) fetch, 200 for a duplicate delivery, or 401 |
 //!
 //! With `http.token_*` set, `/` and `/api/v1/*` need the bearer token
 //! ([`auth`]). Connections are bounded by [`serve::Limits`].
@@ -22,7 +22,9 @@ pub mod auth;
 pub mod client;
 pub mod hooks;
 mod page;
+pub mod replay;
 pub mod serve;
+pub mod trigger;
 
 #[cfg(test)]
 mod tests;
@@ -120,6 +122,10 @@ pub struct HttpState {
     pub ready: Readiness,
     /// Woken by a valid webhook: the git follower fetches at once.
     pub poke: Arc<Notify>,
+    /// Pokes `poke`, coalesced ([`trigger`]).
+    pub trigger: Arc<trigger::Trigger>,
+    /// Webhook deliveries already handled ([`replay`]).
+    pub deliveries: Arc<replay::Deliveries>,
     pub webhooks: Arc<WebhookSecrets>,
     pub history: Option<Arc<dyn CommitLog>>,
     /// Required by the status API and page when set ([`auth`]).
@@ -142,6 +148,8 @@ impl HttpState {
             status,
             metrics,
             ready: Readiness::new(|| false),
+            trigger: Arc::new(trigger::Trigger::new(poke.clone())),
+            deliveries: Arc::default(),
             poke,
             webhooks: Arc::new(WebhookSecrets::default()),
             history: None,
