@@ -348,3 +348,127 @@ async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
     )
     .await;
 }
+
+/// GET with extra curl arguments: (code, body).
+async fn curl(url: &str, extra: &[&str]) -> (u16, String) {
+    let mut args: Vec<String> = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(url.into());
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_api_needs_it_and_slow_clients_are_cut() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let a = Sim::start("a", dir.path()).await;
+    let token_file = dir.path().join("api-token");
+    std::fs::write(&token_file, "t0ps3cret\n").unwrap();
+    let http = format!(
+        "  token_file: {}\n  header_read_timeout: 500ms\n  max_connections: 4\n",
+        token_file.display()
+    );
+    let url = repo.path().to_str().unwrap();
+    let cfg = config_with(dir.path(), url, &a, "1s", &http, "", "d");
+    let d = Daemon::start(&cfg, &dir.path().join("d.log"));
+    let base = address(&d).await;
+    eventually("first sync", LONG, Some(&d), || async {
+        value(&a, "a1").await.filter(|v| v == "v1")
+    })
+    .await;
+
+    // Probes and metrics are open; the API and page are not.
+    assert_eq!(curl(&format!("{base}/healthz"), &[]).await.0, 200);
+    assert_eq!(curl(&format!("{base}/metrics"), &[]).await.0, 200);
+    for path in ["/api/v1/status", "/"] {
+        let (code, body) = curl(&format!("{base}{path}"), &[]).await;
+        assert_eq!(code, 401, "{path}");
+        assert!(!body.contains(&repo.head()), "{body}");
+        let wrong = curl(
+            &format!("{base}{path}"),
+            &["-H", "Authorization: Bearer nope"],
+        )
+        .await;
+        assert_eq!(wrong.0, 401, "{path}");
+        let (code, body) = curl(
+            &format!("{base}{path}"),
+            &["-H", "Authorization: Bearer t0ps3cret"],
+        )
+        .await;
+        assert_eq!(code, 200, "{path}");
+        assert!(body.contains(&repo.head()), "{body}");
+    }
+
+    // plumb status: refused without the token, served with it.
+    let status = |env: Option<&str>, extra: &[&str]| {
+        let mut c = std::process::Command::new(common::plumb_bin());
+        c.args(["status", "--server", &base]).args(extra);
+        c.env_remove("PLUMB_TOKEN");
+        if let Some(t) = env {
+            c.env("PLUMB_TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    let out = status(None, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("401") && err.contains("PLUMB_TOKEN"), "{err}");
+    for out in [
+        status(Some("t0ps3cret"), &[]),
+        status(None, &["--token-file", token_file.to_str().unwrap()]),
+    ] {
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{table}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(table.lines().any(|l| l.contains("web")), "{table}");
+    }
+
+    // Slowloris: every slot held by an unfinished request head.
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut slow: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    // /healthz is served once the header timeout frees a slot.
+    let (code, _) = curl(&format!("{base}/healthz"), &[]).await;
+    assert_eq!(code, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = Vec::new();
+        // EOF (Ok) once the server closes; a timeout error if it never does.
+        let closed = s.read_to_end(&mut buf);
+        assert!(closed.is_ok(), "a slow connection stayed open: {closed:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -41,6 +41,11 @@ pub fn status(server: &str, json: bool, token_file: Option<&Path>) -> anyhow::Re
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if matches!(e, client::ClientError::Status { code: 401, .. }) {
+                eprintln!(
+                    "hint: the daemon requires its API token (http.token_*): --token-file PATH or {TOKEN_ENV}=..."
+                );
+            }
             if e.is_unreachable() {
                 eprintln!(
                     "hint: is `plumb run` running? --server takes the address of the daemon config's `http.listen`"

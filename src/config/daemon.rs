@@ -445,6 +445,42 @@ http: { listen: 127.0.0.1:9191 }
     }
 
     #[test]
+    fn the_http_section_bounds_clients_and_may_require_a_token() {
+        let cfg = DaemonConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(cfg.http.header_read_timeout, GoDuration::from_secs(10));
+        assert_eq!(cfg.http.request_timeout, GoDuration::from_secs(30));
+        assert_eq!(cfg.http.idle_timeout, GoDuration::from_secs(60));
+        assert_eq!(cfg.http.max_connections, 64);
+        assert!(cfg.http.token_env.is_none() && cfg.http.token_file.is_none());
+        let text = GOOD.replace(
+            "http: { listen: 127.0.0.1:9191 }",
+            "http:\n  listen: 127.0.0.1:9191\n  token_file: api-token\n  header_read_timeout: 2s\n  request_timeout: 5s\n  idle_timeout: 1m\n  max_connections: 8\n",
+        );
+        let cfg = DaemonConfig::parse("c.yaml", &text).unwrap();
+        assert_eq!(cfg.http.token_file.as_deref(), Some(Path::new("api-token")));
+        assert_eq!(cfg.http.header_read_timeout, GoDuration::from_secs(2));
+        assert_eq!(cfg.http.max_connections, 8);
+        let text = GOOD.replace(
+            "http: { listen: 127.0.0.1:9191 }",
+            "http:\n  token_env: T\n  token_file: f\n  header_read_timeout: 10ms\n  max_connections: 0\n",
+        );
+        let e = DaemonConfig::parse("c.yaml", &text).unwrap_err();
+        let keys: Vec<_> = e.issues().iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "http.token_file",
+                "http.header_read_timeout",
+                "http.max_connections"
+            ]
+        );
+        assert!(
+            e.to_string().contains("set either token_env or token_file"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn an_unknown_key_names_file_line_and_key() {
         let text = GOOD.replace("  branch: main\n", "  branch: main\n  brnach: dev\n");
         assert_eq!(
