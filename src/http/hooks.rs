@@ -184,9 +184,11 @@ pub fn verify_at(
     let verdict = match provider {
         "github" => hmac_matches(secret, value, &[body]).into(),
         "gitlab" => token_matches(secret, value).into(),
+        // The header's own text is signed: no second spelling of a
+        // timestamp ("0017…") verifies.
         _ => match timestamp(headers) {
             None => Verdict::Unauthorized,
-            Some(ts) if hmac_matches(secret, value, &[ts.to_string().as_bytes(), b".", body]) => {
+            Some((raw, ts)) if hmac_matches(secret, value, &[raw.as_bytes(), b".", body]) => {
                 if (now - ts).abs() <= TOLERANCE_SECS {
                     Verdict::Accepted
                 } else {
@@ -209,13 +211,13 @@ impl From<bool> for Verdict {
     }
 }
 
-/// `X-Plumb-Timestamp` as unix seconds (digits only).
-fn timestamp(headers: &HeaderMap) -> Option<i64> {
-    let v = headers.get(TIMESTAMP_HEADER)?.to_str().ok()?.trim();
+/// `X-Plumb-Timestamp`: its text and its unix seconds (digits only).
+fn timestamp(headers: &HeaderMap) -> Option<(&str, i64)> {
+    let v = headers.get(TIMESTAMP_HEADER)?.to_str().ok()?;
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    v.parse().ok()
+    Some((v, v.parse().ok()?))
 }
 
 fn unix_now() -> i64 {
@@ -230,7 +232,7 @@ fn unix_now() -> i64 {
 /// caller sent no id (then only the coalescing bounds a replay).
 pub fn delivery_key(provider: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     if provider == "generic" {
-        let ts = timestamp(headers)?;
+        let (_, ts) = timestamp(headers)?;
         let digest: String = Sha256::digest(body)
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -60,8 +60,6 @@ pub enum HttpError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Serve(#[source] std::io::Error),
     #[error("secret from {from}: {message}")]
     Secret { from: String, message: String },
 }

@@ -289,13 +289,27 @@ async fn a_plumb_signature_must_cover_a_fresh_timestamp() {
         StatusCode::UNAUTHORIZED,
         "a fresh timestamp on an old signature"
     );
+    let sig = hooks::sign_plumb(b"shared", ts, body.as_bytes());
+    let padded = hook(
+        &[
+            ("X-Plumb-Signature-256", &sig),
+            ("X-Plumb-Timestamp", &format!("0{ts}")),
+        ],
+        body,
+    );
+    let (code, ..) = call(&s, padded).await;
+    assert_eq!(
+        code,
+        StatusCode::UNAUTHORIZED,
+        "another spelling of the timestamp"
+    );
     assert!(!poked(&s).await);
     let sig = hooks::sign_plumb(b"shared", ts, body.as_bytes());
     let (code, ..) = call(&s, plumb_hook(&sig, ts, body)).await;
     assert_eq!(code, StatusCode::ACCEPTED);
     assert!(poked(&s).await);
     let (_, _, m) = get_path(&s, "/metrics").await;
-    for (result, n) in [("accepted", 1), ("stale", 2), ("unauthorized", 2)] {
+    for (result, n) in [("accepted", 1), ("stale", 2), ("unauthorized", 3)] {
         let line =
             format!(r#"plumb_webhook_requests_total{{provider="generic",result="{result}"}} {n}"#);
         assert!(m.contains(&line), "{line}\n{m}");
@@ -408,4 +422,130 @@ async fn fifty_concurrent_valid_hooks_poke_the_follower_at_most_twice() {
     let n = pokes.load(std::sync::atomic::Ordering::SeqCst);
     assert!((1..=2).contains(&n), "{n} fetches for 50 hooks");
     follower.abort();
+}
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let s = state();
+    let body = "x".repeat(hooks::MAX_BODY + 1);
+    let good = format!("sha256={}", hooks::sign(b"gh-secret", body.as_bytes()));
+    let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", &good)], &body)).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!poked(&s).await);
+}
+
+#[test]
+fn secrets_never_print_and_load_from_files() {
+    assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("token");
+    std::fs::write(&f, "s3cret\n").unwrap();
+    assert_eq!(Secret::from_file(&f).unwrap(), Secret::new("s3cret"));
+    std::fs::write(&f, "\n").unwrap();
+    assert!(
+        Secret::from_file(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+    assert!(Secret::from_env("PLUMB_TEST_NO_SUCH_VAR_42").is_err());
+}
+
+#[tokio::test]
+async fn a_real_listener_serves_and_shuts_down() {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, mut stop_rx) = watch::channel(false);
+    let task = tokio::spawn(server.run(state(), async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    let url = format!("http://{addr}");
+    let doc: api::StatusDoc = client::get_json(&url, "/api/v1/status", None)
+        .await
+        .unwrap();
+    assert_eq!(doc.apps.len(), 1);
+    let e = client::get(&url, "/readyz", None).await.unwrap_err();
+    assert!(e.to_string().contains("503"), "{e}");
+    stop.send_replace(true);
+    task.await.unwrap().unwrap();
+    let e = client::get(&url, "/healthz", None).await.unwrap_err();
+    assert!(e.is_unreachable(), "{e}");
+    assert!(client::get("https://x", "/", None).await.is_err());
+}
+
+#[tokio::test]
+async fn an_empty_daemon_serves_a_page_and_a_document() {
+    let s = HttpState::new(
+        Status::default(),
+        Arc::new(Metrics::new()),
+        Arc::new(Notify::new()),
+    );
+    let (code, _, body) = get_path(&s, "/").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(body.contains("No apps yet"), "{body}");
+    let (_, _, body) = get_path(&s, "/api/v1/status").await;
+    let doc: api::StatusDoc = serde_json::from_str(&body).unwrap();
+    assert!(doc.apps.is_empty() && doc.revision.is_none());
+}
+
+fn get_with(path: &str, auth: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(a) = auth {
+        r = r.header(header::AUTHORIZATION, a);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn with_a_token_the_status_api_and_page_answer_401_without_it() {
+    let s = state().with_api_token(Some(Secret::new("t0ken")));
+    for path in ["/api/v1/status", "/api/v1/history", "/"] {
+        let resp = router(s.clone())
+            .oneshot(get_with(path, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenges: Vec<_> = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Bearer")),
+            "{challenges:?}"
+        );
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Basic")),
+            "{challenges:?}"
+        );
+        for wrong in [
+            "Bearer t0ke",
+            "Bearer t0ken2",
+            "t0ken",
+            "Basic dTp3cm9uZw==",
+        ] {
+            let (code, _, body) = call(&s, get_with(path, Some(wrong))).await;
+            assert_eq!(code, StatusCode::UNAUTHORIZED, "{path} {wrong}");
+            assert!(!body.contains("prod-eu"), "{body}");
+        }
+        let (code, ..) = call(&s, get_with(path, Some("Bearer t0ken"))).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+        // A browser: Basic with the token as the password ("u:t0ken").
+        let (code, ..) = call(&s, get_with(path, Some("Basic dTp0MGtlbg=="))).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn probes_metrics_and_webhooks_never_need_the_token() {
+    let s = state()
+        .with_api_token(Some(Secret::new("t0ken")))
+        .with_readiness(Readiness::always());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get_path(&s, path).await.0, StatusCode::OK, "{path}");
+    }
+    let sig = format!("sha256={}", hooks::sign(b"gh-secret", b"{}"));
+    let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", &sig)], "{}")).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert_eq!(get_path(&s, "/nope").await.0, StatusCode::NOT_FOUND);
 }
