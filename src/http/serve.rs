@@ -12,6 +12,9 @@
 //! - at most `max_connections` are served at once; past that, new ones
 //!   wait in the listen backlog (not refused) until a slot frees.
 //!
+//! HTTP/1.1 only (what probes, Prometheus, browsers, git hosts and
+//! `plumb status` speak).
+//!
 //! What this module must not do: know any route (it serves whatever
 //! [`axum::Router`] it is given).
 
