@@ -217,13 +217,14 @@ async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing()
         Some("v1"),
         "a forged webhook triggered a fetch"
     );
-    let sig = plumb::http::hooks::sign(b"s3cret", body.as_bytes());
-    let good = http_post(
-        &format!("{base}/hooks/git"),
-        &[("X-Plumb-Signature-256", &sig)],
-        body,
-    )
-    .await;
+    let fetches_before = git_fetches(&base).await;
+    let ts = unix_now();
+    let sig = plumb::http::hooks::sign_plumb(b"s3cret", ts, body.as_bytes());
+    let signed = [
+        ("X-Plumb-Signature-256", sig.as_str()),
+        ("X-Plumb-Timestamp", &ts.to_string()),
+    ];
+    let good = http_post(&format!("{base}/hooks/git"), &signed, body).await;
     assert_eq!(good, 202);
     eventually(
         "the pushed change applied after the webhook",
@@ -232,6 +233,55 @@ async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing()
         || async { value(&a, "a1").await.filter(|v| v == "v2") },
     )
     .await;
+    // The same signed delivery again: answered, but nothing triggered.
+    let replay = http_post(&format!("{base}/hooks/git"), &signed, body).await;
+    assert_eq!(replay, 200, "a replayed delivery");
+    // A storm of 50 distinct valid hooks at once: coalesced into a couple
+    // of fetches, not one each.
+    let storm = (0..50).map(|i| {
+        let body = format!(r#"{{"ref":"refs/heads/main","n":{i}}}"#);
+        let sig = plumb::http::hooks::sign_plumb(b"s3cret", ts, body.as_bytes());
+        let url = format!("{base}/hooks/git");
+        async move {
+            let ts = ts.to_string();
+            let headers = [
+                ("X-Plumb-Signature-256", sig.as_str()),
+                ("X-Plumb-Timestamp", ts.as_str()),
+            ];
+            http_post(&url, &headers, &body).await
+        }
+    });
+    let codes = futures::future::join_all(storm).await;
+    assert!(codes.iter().all(|c| *c == 202), "{codes:?}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let fetches = git_fetches(&base).await - fetches_before;
+    assert!(
+        (1..=4).contains(&fetches),
+        "{fetches} git fetches for 1 + 50 webhooks"
+    );
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await.unwrap();
+    assert!(
+        metrics
+            .contains(r#"plumb_webhook_requests_total{provider="generic",result="duplicate"} 1"#),
+        "{metrics}"
+    );
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// How many git fetches the daemon has made (`plumb_git_fetch_duration_seconds_count`).
+async fn git_fetches(base: &str) -> u64 {
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("plumb_git_fetch_duration_seconds_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no fetch count in\n{metrics}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,4 +347,128 @@ async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
         || async { value(&a, "a1").await.filter(|v| v == "v3") },
     )
     .await;
+}
+
+/// GET with extra curl arguments: (code, body).
+async fn curl(url: &str, extra: &[&str]) -> (u16, String) {
+    let mut args: Vec<String> = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(url.into());
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_api_needs_it_and_slow_clients_are_cut() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let a = Sim::start("a", dir.path()).await;
+    let token_file = dir.path().join("api-token");
+    std::fs::write(&token_file, "t0ps3cret\n").unwrap();
+    let http = format!(
+        "  token_file: {}\n  header_read_timeout: 500ms\n  max_connections: 4\n",
+        token_file.display()
+    );
+    let url = repo.path().to_str().unwrap();
+    let cfg = config_with(dir.path(), url, &a, "1s", &http, "", "d");
+    let d = Daemon::start(&cfg, &dir.path().join("d.log"));
+    let base = address(&d).await;
+    eventually("first sync", LONG, Some(&d), || async {
+        value(&a, "a1").await.filter(|v| v == "v1")
+    })
+    .await;
+
+    // Probes and metrics are open; the API and page are not.
+    assert_eq!(curl(&format!("{base}/healthz"), &[]).await.0, 200);
+    assert_eq!(curl(&format!("{base}/metrics"), &[]).await.0, 200);
+    for path in ["/api/v1/status", "/"] {
+        let (code, body) = curl(&format!("{base}{path}"), &[]).await;
+        assert_eq!(code, 401, "{path}");
+        assert!(!body.contains(&repo.head()), "{body}");
+        let wrong = curl(
+            &format!("{base}{path}"),
+            &["-H", "Authorization: Bearer nope"],
+        )
+        .await;
+        assert_eq!(wrong.0, 401, "{path}");
+        let (code, body) = curl(
+            &format!("{base}{path}"),
+            &["-H", "Authorization: Bearer t0ps3cret"],
+        )
+        .await;
+        assert_eq!(code, 200, "{path}");
+        assert!(body.contains(&repo.head()), "{body}");
+    }
+
+    // plumb status: refused without the token, served with it.
+    let status = |env: Option<&str>, extra: &[&str]| {
+        let mut c = std::process::Command::new(common::plumb_bin());
+        c.args(["status", "--server", &base]).args(extra);
+        c.env_remove("PLUMB_TOKEN");
+        if let Some(t) = env {
+            c.env("PLUMB_TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    let out = status(None, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("401") && err.contains("PLUMB_TOKEN"), "{err}");
+    for out in [
+        status(Some("t0ps3cret"), &[]),
+        status(None, &["--token-file", token_file.to_str().unwrap()]),
+    ] {
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{table}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(table.lines().any(|l| l.contains("web")), "{table}");
+    }
+
+    // Slowloris: every slot held by an unfinished request head.
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut slow: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    // /healthz is served once the header timeout frees a slot.
+    let (code, _) = curl(&format!("{base}/healthz"), &[]).await;
+    assert_eq!(code, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = Vec::new();
+        // EOF (Ok) once the server closes; a timeout error if it never does.
+        let closed = s.read_to_end(&mut buf);
+        assert!(closed.is_ok(), "a slow connection stayed open: {closed:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }

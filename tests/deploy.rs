@@ -1,7 +1,8 @@
 //! `deploy/` as an operator applies it: the real `kubectl apply
 //! --server-side` against kubesim, then the objects read back with the
 //! fields that matter (two replicas, probes, non-root, read-only root fs,
-//! RBAC, a daemon config that plumb accepts).
+//! RBAC, a daemon config that plumb accepts, the status API behind a token,
+//! a NetworkPolicy restricting who reaches the port).
 //!
 //! kubectl comes from `$KUBECTL` or PATH (`scripts/dev.sh test` installs it).
 
@@ -72,6 +73,7 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
         "configmap/plumb-config",
         "deployment.apps/plumb",
         "service/plumb",
+        "networkpolicy.networking.k8s.io/plumb",
     ] {
         assert!(
             text.contains(&format!("{obj} serverside-applied")),
@@ -163,6 +165,77 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
             config_arg.starts_with(m["mountPath"].as_str().unwrap()) && m["name"] == "config"
         });
     assert!(mounted, "--config {config_arg} is not on the config volume");
+
+    // The status API needs a token, from a Secret that must exist (an
+    // optional one would leave the API open when it is missing).
+    let token = cfg.http.token_file.as_ref().expect("http.token_file set");
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| token.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("{} is on no volume", token.display()));
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert!(volume["secret"]["secretName"].is_string(), "{volume}");
+    assert_ne!(volume["secret"]["optional"], true, "{volume}");
+
+    network_policy_admits_only_the_namespace_and_monitoring(&sim, &dep).await;
+}
+
+/// The NetworkPolicy selects plumb's pods, restricts ingress, and has no
+/// rule open to every source.
+async fn network_policy_admits_only_the_namespace_and_monitoring(sim: &Sim, dep: &Value) {
+    let np = get(
+        sim,
+        "/apis/networking.k8s.io/v1/namespaces/plumb-system/networkpolicies/plumb",
+    )
+    .await;
+    let spec = &np["spec"];
+    assert_eq!(
+        spec["podSelector"]["matchLabels"],
+        pod_labels(dep),
+        "the policy selects plumb's pods"
+    );
+    assert_eq!(spec["policyTypes"], json!(["Ingress"]));
+    let rules = spec["ingress"].as_array().unwrap();
+    assert!(!rules.is_empty());
+    let mut sources = Vec::new();
+    for r in rules {
+        let from = r["from"].as_array().map(Vec::as_slice).unwrap_or_default();
+        assert!(
+            !from.is_empty(),
+            "a rule without `from` admits everyone: {r}"
+        );
+        for f in from {
+            assert!(f.get("ipBlock").is_none(), "{f}");
+            sources.push(f.clone());
+        }
+        let ports = r["ports"].as_array().unwrap();
+        assert!(
+            ports
+                .iter()
+                .all(|p| p["port"] == "http" || p["port"] == 9090),
+            "{r}"
+        );
+    }
+    assert!(
+        sources
+            .iter()
+            .any(|f| f["podSelector"] == json!({}) && f.get("namespaceSelector").is_none()),
+        "the namespace's own pods: {sources:?}"
+    );
+    assert!(
+        sources.iter().any(
+            |f| f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                == "monitoring"
+        ),
+        "the monitoring namespace: {sources:?}"
+    );
 }
 
 fn pod_labels(dep: &Value) -> Value {

@@ -102,6 +102,10 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// File holding the daemon's API token (`http.token_*`); without
+        /// it, the token is read from $PLUMB_TOKEN when set.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// List the branch's recent commits and which clusters run each.
     History {
@@ -177,7 +181,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { repo_dir, rev } => validate::validate(repo_dir, rev),
         Command::Sync { once, cluster, app } => sync::sync(&cli.global, once, cluster, app),
         Command::Diff { cluster, app } => diff::diff(&cli.global, cluster, app),
-        Command::Status { server, json } => status::status(&server, json),
+        Command::Status {
+            server,
+            json,
+            token_file,
+        } => status::status(&server, json, token_file.as_deref()),
         Command::History { limit, .. } => history::history(&cli.global, limit),
         Command::Rollback { rev } => rollback::rollback(&cli.global, rev),
         Command::Suspend {

@@ -18,7 +18,7 @@ use crate::engine::clusters::{self, Embedded, embedded_paths};
 use crate::engine::worker::{Worker, WorkerOptions};
 use crate::engine::{self, Repo};
 use crate::http::hooks::{Secret, WebhookSecrets};
-use crate::http::{HttpState, Readiness, Server};
+use crate::http::{HttpState, Limits, Readiness, Server};
 use crate::lease::{self, LeaderElector};
 use crate::metrics::Metrics;
 use crate::status::Status;
@@ -75,8 +75,11 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     let state = HttpState::new(status.clone(), metrics.clone(), poke.clone())
         .with_readiness(readiness)
         .with_webhooks(webhook_secrets(&cfg)?)
+        .with_api_token(api_token(&cfg)?)
         .with_history(Arc::new(repo.clone()));
-    let server = Server::bind(cfg.http.listen).await?;
+    let server = Server::bind(cfg.http.listen)
+        .await?
+        .with_limits(http_limits(&cfg.http));
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(server.run(state, async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
@@ -151,6 +154,32 @@ fn start_leader_election(
         }
         elector.run(leader, stop).await;
     })))
+}
+
+/// The server's timeouts and connection limit from `http.*`.
+fn http_limits(h: &crate::config::daemon::Http) -> Limits {
+    Limits {
+        header_read_timeout: h.header_read_timeout.0,
+        request_timeout: h.request_timeout.0,
+        idle_timeout: h.idle_timeout.0,
+        max_connections: h.max_connections,
+    }
+}
+
+/// The status API's token (`http.token_env` / `http.token_file`). Unlike a
+/// webhook secret, a configured token that cannot be read stops the
+/// daemon: serving the API open instead would fail unsafe.
+fn api_token(cfg: &DaemonConfig) -> anyhow::Result<Option<Secret>> {
+    let h = &cfg.http;
+    let token = match (&h.token_env, &h.token_file) {
+        (Some(var), _) => Some(Secret::from_env(var).context("http.token_env")?),
+        (None, Some(path)) => Some(Secret::from_file(path).context("http.token_file")?),
+        (None, None) => None,
+    };
+    if token.is_some() {
+        info!("the status API and page require the bearer token (http.token_*)");
+    }
+    Ok(token)
 }
 
 /// The webhook secrets the config names (env vars or files).

@@ -1,22 +1,28 @@
 //! `plumb status`: revision, sync state and health per cluster and app, read
 //! from a running daemon's `/api/v1/status` (a table like `kubectl get`, or
 //! the JSON document with `--json`). Exit 0 when the daemon answered, 2 when
-//! it cannot be reached.
+//! it cannot be reached. A daemon with `http.token_*` wants its token:
+//! `--token-file PATH`, or `$PLUMB_TOKEN`.
 
+use std::path::Path;
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use super::EXIT_ERROR;
 use crate::http::api::{AppView, StatusDoc};
 use crate::http::client;
 
-pub fn status(server: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub fn status(server: &str, json: bool, token_file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let token = token(token_file)?;
+    let token = token.as_deref();
     let fetched = super::runtime()?.block_on(async {
         if json {
-            client::get(server, "/api/v1/status")
+            client::get(server, "/api/v1/status", token)
                 .await
                 .map(Fetched::Raw)
         } else {
-            client::get_json::<StatusDoc>(server, "/api/v1/status")
+            client::get_json::<StatusDoc>(server, "/api/v1/status", token)
                 .await
                 .map(Fetched::Doc)
         }
@@ -35,6 +41,11 @@ pub fn status(server: &str, json: bool) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if matches!(e, client::ClientError::Status { code: 401, .. }) {
+                eprintln!(
+                    "hint: the daemon requires its API token (http.token_*): --token-file PATH or {TOKEN_ENV}=..."
+                );
+            }
             if e.is_unreachable() {
                 eprintln!(
                     "hint: is `plumb run` running? --server takes the address of the daemon config's `http.listen`"
@@ -44,6 +55,21 @@ pub fn status(server: &str, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// The API token: from `--token-file`, else `$PLUMB_TOKEN` (trimmed;
+/// empty means none).
+fn token(file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let raw = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading the API token from {}", f.display()))?,
+        None => std::env::var(TOKEN_ENV).unwrap_or_default(),
+    };
+    let t = raw.trim();
+    Ok((!t.is_empty()).then(|| t.to_string()))
+}
+
+/// The environment variable `plumb status` reads the API token from.
+pub const TOKEN_ENV: &str = "PLUMB_TOKEN";
 
 enum Fetched {
     Raw(bytes::Bytes),

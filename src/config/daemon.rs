@@ -135,6 +135,22 @@ pub struct Http {
     /// `POST /hooks/git` secrets; without any, every webhook call is 401.
     #[serde(default)]
     pub webhooks: Webhooks,
+    /// Bearer token required by the status API and page (env var).
+    pub token_env: Option<String>,
+    /// Bearer token required by the status API and page (file).
+    pub token_file: Option<PathBuf>,
+    /// A request's head must arrive within this.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: GoDuration,
+    /// A request's body must arrive, and its answer be ready, within this.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: GoDuration,
+    /// A connection moving no byte for this long is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: GoDuration,
+    /// Connections served at once; more wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for Http {
@@ -142,8 +158,87 @@ impl Default for Http {
         Http {
             listen: default_listen(),
             webhooks: Webhooks::default(),
+            token_env: None,
+            token_file: None,
+            header_read_timeout: default_header_read_timeout(),
+            request_timeout: default_request_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
+}
+
+impl Http {
+    fn check(&self, c: &mut Checker<'_>) {
+        let w = &self.webhooks;
+        for (key, env, file) in [
+            (
+                "webhooks.github_secret",
+                &w.github_secret_env,
+                &w.github_secret_file,
+            ),
+            (
+                "webhooks.gitlab_token",
+                &w.gitlab_token_env,
+                &w.gitlab_token_file,
+            ),
+            (
+                "webhooks.generic_secret",
+                &w.generic_secret_env,
+                &w.generic_secret_file,
+            ),
+            ("token", &self.token_env, &self.token_file),
+        ] {
+            if env.is_some() && file.is_some() {
+                let short = key.rsplit('.').next().unwrap_or(key);
+                c.error(
+                    format!("http.{key}_file"),
+                    format!("set either {short}_env or {short}_file, not both"),
+                );
+            }
+        }
+        let floor = std::time::Duration::from_millis(100);
+        for (key, d) in [
+            ("header_read_timeout", &self.header_read_timeout),
+            ("request_timeout", &self.request_timeout),
+            ("idle_timeout", &self.idle_timeout),
+        ] {
+            if d.0 < floor {
+                c.error(format!("http.{key}"), "must be at least 100ms");
+            }
+        }
+        if self.max_connections == 0 {
+            c.error("http.max_connections", "must be at least 1");
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let w = &mut self.webhooks;
+        for p in [
+            &mut w.github_secret_file,
+            &mut w.gitlab_token_file,
+            &mut w.generic_secret_file,
+            &mut self.token_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = resolve(base, p);
+        }
+    }
+}
+
+fn default_header_read_timeout() -> GoDuration {
+    GoDuration::from_secs(10)
+}
+fn default_request_timeout() -> GoDuration {
+    GoDuration::from_secs(30)
+}
+fn default_idle_timeout() -> GoDuration {
+    GoDuration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    64
 }
 
 fn default_state_dir() -> PathBuf {
@@ -251,23 +346,7 @@ impl DaemonConfig {
         if le.lease_duration.0 < std::time::Duration::from_secs(3) {
             c.error("leader_election.lease_duration", "must be at least 3s");
         }
-        let w = &self.http.webhooks;
-        for (key, env, file) in [
-            ("github_secret", &w.github_secret_env, &w.github_secret_file),
-            ("gitlab_token", &w.gitlab_token_env, &w.gitlab_token_file),
-            (
-                "generic_secret",
-                &w.generic_secret_env,
-                &w.generic_secret_file,
-            ),
-        ] {
-            if env.is_some() && file.is_some() {
-                c.error(
-                    format!("http.webhooks.{key}_file"),
-                    format!("set either {key}_env or {key}_file, not both"),
-                );
-            }
-        }
+        self.http.check(c);
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -283,17 +362,7 @@ impl DaemonConfig {
         {
             *p = resolve(base, p);
         }
-        let w = &mut self.http.webhooks;
-        for p in [
-            &mut w.github_secret_file,
-            &mut w.gitlab_token_file,
-            &mut w.generic_secret_file,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            *p = resolve(base, p);
-        }
+        self.http.resolve_paths(base);
         for conn in self.clusters.values_mut() {
             if let Some(p) = &mut conn.kubeconfig {
                 *p = resolve(base, p);
@@ -373,6 +442,42 @@ http: { listen: 127.0.0.1:9191 }
         assert_eq!(cfg.clusters["staging"].connection(), Connection::InCluster);
         assert_eq!(cfg.clusters["local-a"].connection(), Connection::Embedded);
         assert_eq!(cfg.http.listen.port(), 9191);
+    }
+
+    #[test]
+    fn the_http_section_bounds_clients_and_may_require_a_token() {
+        let cfg = DaemonConfig::parse("c.yaml", GOOD).unwrap();
+        assert_eq!(cfg.http.header_read_timeout, GoDuration::from_secs(10));
+        assert_eq!(cfg.http.request_timeout, GoDuration::from_secs(30));
+        assert_eq!(cfg.http.idle_timeout, GoDuration::from_secs(60));
+        assert_eq!(cfg.http.max_connections, 64);
+        assert!(cfg.http.token_env.is_none() && cfg.http.token_file.is_none());
+        let text = GOOD.replace(
+            "http: { listen: 127.0.0.1:9191 }",
+            "http:\n  listen: 127.0.0.1:9191\n  token_file: api-token\n  header_read_timeout: 2s\n  request_timeout: 5s\n  idle_timeout: 1m\n  max_connections: 8\n",
+        );
+        let cfg = DaemonConfig::parse("c.yaml", &text).unwrap();
+        assert_eq!(cfg.http.token_file.as_deref(), Some(Path::new("api-token")));
+        assert_eq!(cfg.http.header_read_timeout, GoDuration::from_secs(2));
+        assert_eq!(cfg.http.max_connections, 8);
+        let text = GOOD.replace(
+            "http: { listen: 127.0.0.1:9191 }",
+            "http:\n  token_env: T\n  token_file: f\n  header_read_timeout: 10ms\n  max_connections: 0\n",
+        );
+        let e = DaemonConfig::parse("c.yaml", &text).unwrap_err();
+        let keys: Vec<_> = e.issues().iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "http.token_file",
+                "http.header_read_timeout",
+                "http.max_connections"
+            ]
+        );
+        assert!(
+            e.to_string().contains("set either token_env or token_file"),
+            "{e}"
+        );
     }
 
     #[test]

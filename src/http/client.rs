@@ -2,7 +2,8 @@
 //! to read the daemon's API: hyper-util's client over plain TCP, already in
 //! the dependency tree through kube, so no new HTTP stack. Plain `http://`
 //! only: the daemon serves plain HTTP (in a cluster, reach it through a
-//! Service or `kubectl port-forward`).
+//! Service or `kubectl port-forward`). With a token, it is sent as
+//! `Authorization: Bearer` (the daemon's `http.token_*`).
 
 use std::time::Duration;
 
@@ -55,8 +56,9 @@ pub fn join(server: &str, path: &str) -> Result<String, ClientError> {
     Ok(format!("{base}{path}"))
 }
 
-/// GETs `path` from the daemon; the body of a 2xx answer.
-pub async fn get(server: &str, path: &str) -> Result<Bytes, ClientError> {
+/// GETs `path` from the daemon (with `token` as a bearer token when
+/// given); the body of a 2xx answer.
+pub async fn get(server: &str, path: &str, token: Option<&str>) -> Result<Bytes, ClientError> {
     let url = join(server, path)?;
     let uri: http::Uri = url
         .parse()
@@ -64,7 +66,7 @@ pub async fn get(server: &str, path: &str) -> Result<Bytes, ClientError> {
             url: url.clone(),
             message: e.to_string(),
         })?;
-    let (code, body) = tokio::time::timeout(TIMEOUT, fetch(uri, &url))
+    let (code, body) = tokio::time::timeout(TIMEOUT, fetch(uri, &url, token))
         .await
         .map_err(|_| ClientError::Timeout {
             url: url.clone(),
@@ -86,14 +88,28 @@ pub async fn get(server: &str, path: &str) -> Result<Bytes, ClientError> {
 }
 
 /// One GET: the status code and the whole body.
-async fn fetch(uri: http::Uri, url: &str) -> Result<(u16, Bytes), ClientError> {
+async fn fetch(
+    uri: http::Uri,
+    url: &str,
+    token: Option<&str>,
+) -> Result<(u16, Bytes), ClientError> {
     let unreachable = |message: String| ClientError::Unreachable {
         url: url.to_string(),
         message,
     };
+    let mut req = http::Request::get(uri);
+    if let Some(t) = token {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ClientError::Url {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let resp = client
-        .get(uri)
+        .request(req)
         .await
         .map_err(|e| unreachable(root_cause(&e)))?;
     let code = resp.status().as_u16();
@@ -107,8 +123,12 @@ async fn fetch(uri: http::Uri, url: &str) -> Result<(u16, Bytes), ClientError> {
 }
 
 /// GETs `path` and decodes its JSON.
-pub async fn get_json<T: DeserializeOwned>(server: &str, path: &str) -> Result<T, ClientError> {
-    let body = get(server, path).await?;
+pub async fn get_json<T: DeserializeOwned>(
+    server: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Result<T, ClientError> {
+    let body = get(server, path, token).await?;
     serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
         url: join(server, path).unwrap_or_default(),
         message: e.to_string(),

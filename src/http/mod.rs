@@ -9,15 +9,22 @@
 //! | `GET /api/v1/history?limit=N` | [`api::HistoryDoc`] as JSON (503 without a [`CommitLog`]) |
 //! | `GET /metrics` | OpenMetrics text ([`crate::metrics`]) |
 //! | `GET /` | the status page (HTML, refreshes itself) |
-//! | `POST /hooks/git` | webhook ([`hooks`]): 202 and an immediate fetch, or 401 |
+//! | `POST /hooks/git` | webhook ([`hooks`]): 202 and a (coalesced) fetch, 200 for a duplicate delivery, or 401 |
+//!
+//! With `http.token_*` set, `/` and `/api/v1/*` need the bearer token
+//! ([`auth`]). Connections are bounded by [`serve::Limits`].
 //!
 //! Everything the server needs is in one [`HttpState`], built where the
 //! daemon starts.
 
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod hooks;
 mod page;
+pub mod replay;
+pub mod serve;
+pub mod trigger;
 
 #[cfg(test)]
 mod tests;
@@ -43,6 +50,7 @@ use crate::source::Revision;
 use crate::status::{self, Status};
 use api::{CommitView, HistoryDoc, StatusDoc};
 pub use hooks::{Secret, WebhookSecrets};
+pub use serve::Limits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -52,9 +60,7 @@ pub enum HttpError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Serve(#[source] std::io::Error),
-    #[error("webhook secret from {from}: {message}")]
+    #[error("secret from {from}: {message}")]
     Secret { from: String, message: String },
 }
 
@@ -114,8 +120,14 @@ pub struct HttpState {
     pub ready: Readiness,
     /// Woken by a valid webhook: the git follower fetches at once.
     pub poke: Arc<Notify>,
+    /// Pokes `poke`, coalesced ([`trigger`]).
+    pub trigger: Arc<trigger::Trigger>,
+    /// Webhook deliveries already handled ([`replay`]).
+    pub deliveries: Arc<replay::Deliveries>,
     pub webhooks: Arc<WebhookSecrets>,
     pub history: Option<Arc<dyn CommitLog>>,
+    /// Required by the status API and page when set ([`auth`]).
+    pub api_token: Option<Arc<Secret>>,
     /// Commits by id for the head last seen (refreshed when it moves).
     commits: Arc<Mutex<CommitCache>>,
 }
@@ -134,9 +146,12 @@ impl HttpState {
             status,
             metrics,
             ready: Readiness::new(|| false),
+            trigger: Arc::new(trigger::Trigger::new(poke.clone())),
+            deliveries: Arc::default(),
             poke,
             webhooks: Arc::new(WebhookSecrets::default()),
             history: None,
+            api_token: None,
             commits: Arc::default(),
         }
     }
@@ -148,6 +163,12 @@ impl HttpState {
 
     pub fn with_webhooks(mut self, secrets: WebhookSecrets) -> HttpState {
         self.webhooks = Arc::new(secrets);
+        self
+    }
+
+    /// Requires `token` on the status API and page ([`auth`]).
+    pub fn with_api_token(mut self, token: Option<Secret>) -> HttpState {
+        self.api_token = token.map(Arc::new);
         self
     }
 
@@ -190,14 +211,21 @@ impl HttpState {
     }
 }
 
-/// All routes.
+/// All routes. The status API and page sit behind the optional token;
+/// probes, metrics and webhooks never do ([`auth`]).
 pub fn router(state: HttpState) -> Router {
-    Router::new()
+    let guarded = Router::new()
         .route("/", get(page_route))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status_route))
         .route("/api/v1/history", get(history_route))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .merge(guarded)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_route))
         .route(
             "/hooks/git",
@@ -260,6 +288,7 @@ async fn page_route(State(s): State<HttpState>) -> Html<String> {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    limits: Limits,
 }
 
 impl Server {
@@ -270,7 +299,16 @@ impl Server {
                 addr: listen,
                 source,
             })?;
-        Ok(Server { listener })
+        Ok(Server {
+            listener,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Timeouts and the connection limit ([`serve::Limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Server {
+        self.limits = limits;
+        self
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -286,10 +324,8 @@ impl Server {
         if let Some(addr) = self.local_addr() {
             tracing::info!(%addr, "serving status page, API, metrics and webhooks on http://{addr}/");
         }
-        axum::serve(self.listener, router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(HttpError::Serve)
+        serve::serve(self.listener, router(state), self.limits, shutdown).await;
+        Ok(())
     }
 }
 

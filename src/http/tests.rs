@@ -230,14 +230,199 @@ async fn gitlab_token_and_generic_hmac() {
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     assert!(!poked(&s).await);
     let s = s.with_webhooks(WebhookSecrets::shared(Secret::new("shared")));
-    let sig = format!("sha256={}", hooks::sign(b"shared", b"payload"));
-    let (code, ..) = call(&s, hook(&[("X-Plumb-Signature-256", &sig)], "payload")).await;
+    let ts = now();
+    let sig = hooks::sign_plumb(b"shared", ts, b"payload");
+    let (code, ..) = call(&s, plumb_hook(&sig, ts, "payload")).await;
     assert_eq!(code, StatusCode::ACCEPTED);
-    let bare = hooks::sign(b"shared", b"payload").to_uppercase();
-    let (code, ..) = call(&s, hook(&[("X-Plumb-Signature-256", &bare)], "payload")).await;
+    let bare = sig.trim_start_matches("sha256=").to_uppercase();
+    let (code, ..) = call(&s, plumb_hook(&bare, ts + 1, "payload")).await;
+    assert_eq!(
+        code,
+        StatusCode::UNAUTHORIZED,
+        "signed for another timestamp"
+    );
+    let bare = hooks::sign_plumb(b"shared", ts + 1, b"payload")
+        .trim_start_matches("sha256=")
+        .to_uppercase();
+    let (code, ..) = call(&s, plumb_hook(&bare, ts + 1, "payload")).await;
     assert_eq!(code, StatusCode::ACCEPTED, "bare upper-case hex");
 }
 
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn plumb_hook(sig: &str, ts: i64, body: &str) -> Request<Body> {
+    hook(
+        &[
+            ("X-Plumb-Signature-256", sig),
+            ("X-Plumb-Timestamp", &ts.to_string()),
+        ],
+        body,
+    )
+}
+
+#[tokio::test]
+async fn a_plumb_signature_must_cover_a_fresh_timestamp() {
+    let s = state().with_webhooks(WebhookSecrets::shared(Secret::new("shared")));
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    // The old body-only form could be replayed forever: refused.
+    let old = format!("sha256={}", hooks::sign(b"shared", body.as_bytes()));
+    let (code, _, text) = call(&s, hook(&[("X-Plumb-Signature-256", &old)], body)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(text.contains("X-Plumb-Timestamp"), "{text}");
+    // A genuine signature, but six minutes old (or ahead): stale.
+    for ts in [now() - 360, now() + 360] {
+        let sig = hooks::sign_plumb(b"shared", ts, body.as_bytes());
+        let (code, ..) = call(&s, plumb_hook(&sig, ts, body)).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{ts}");
+    }
+    // The timestamp is part of what is signed.
+    let ts = now();
+    let sig = hooks::sign_plumb(b"shared", ts - 360, body.as_bytes());
+    let (code, ..) = call(&s, plumb_hook(&sig, ts, body)).await;
+    assert_eq!(
+        code,
+        StatusCode::UNAUTHORIZED,
+        "a fresh timestamp on an old signature"
+    );
+    let sig = hooks::sign_plumb(b"shared", ts, body.as_bytes());
+    let padded = hook(
+        &[
+            ("X-Plumb-Signature-256", &sig),
+            ("X-Plumb-Timestamp", &format!("0{ts}")),
+        ],
+        body,
+    );
+    let (code, ..) = call(&s, padded).await;
+    assert_eq!(
+        code,
+        StatusCode::UNAUTHORIZED,
+        "another spelling of the timestamp"
+    );
+    assert!(!poked(&s).await);
+    let sig = hooks::sign_plumb(b"shared", ts, body.as_bytes());
+    let (code, ..) = call(&s, plumb_hook(&sig, ts, body)).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert!(poked(&s).await);
+    let (_, _, m) = get_path(&s, "/metrics").await;
+    for (result, n) in [("accepted", 1), ("stale", 2), ("unauthorized", 3)] {
+        let line =
+            format!(r#"plumb_webhook_requests_total{{provider="generic",result="{result}"}} {n}"#);
+        assert!(m.contains(&line), "{line}\n{m}");
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_delivery_is_answered_200_duplicate_and_triggers_nothing() {
+    let s = state().with_webhooks(WebhookSecrets::shared(Secret::new("shared")));
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let gh = format!("sha256={}", hooks::sign(b"shared", body.as_bytes()));
+    let ts = now();
+    let plumb_sig = hooks::sign_plumb(b"shared", ts, body.as_bytes());
+    let ts_text = ts.to_string();
+    let deliveries: [(&str, Vec<(&str, &str)>); 5] = [
+        (
+            "github",
+            vec![
+                ("X-Hub-Signature-256", &gh),
+                ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ],
+        ),
+        (
+            "github",
+            vec![("X-Hub-Signature-256", &gh), ("X-Gitea-Delivery", "c0ffee")],
+        ),
+        (
+            "gitlab",
+            vec![
+                ("X-Gitlab-Token", "shared"),
+                (
+                    "X-Gitlab-Event-UUID",
+                    "13792a34-cac6-4fda-95a8-c58e00a3954e",
+                ),
+            ],
+        ),
+        (
+            "gitlab",
+            vec![
+                ("X-Gitlab-Token", "shared"),
+                ("Idempotency-Key", "f5e5f430-f57b-4e6e-9fac-d9128cd7232f"),
+            ],
+        ),
+        (
+            "generic",
+            vec![
+                ("X-Plumb-Signature-256", &plumb_sig),
+                ("X-Plumb-Timestamp", &ts_text),
+            ],
+        ),
+    ];
+    for (provider, headers) in &deliveries {
+        // Each first delivery is accepted (one more fetch at most, coalesced).
+        let (code, ..) = call(&s, hook(headers, body)).await;
+        assert_eq!(code, StatusCode::ACCEPTED, "{provider} {headers:?}");
+    }
+    // Let the coalesced fetch go, then replay every delivery.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    while poked(&s).await {}
+    for (provider, headers) in &deliveries {
+        let (code, _, text) = call(&s, hook(headers, body)).await;
+        assert_eq!(code, StatusCode::OK, "{provider} {headers:?}");
+        assert!(text.contains("duplicate"), "{text}");
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!poked(&s).await, "a replay triggered a fetch");
+    let (_, _, m) = get_path(&s, "/metrics").await;
+    for (provider, n) in [("github", 2), ("gitlab", 2), ("generic", 1)] {
+        let line = format!(
+            r#"plumb_webhook_requests_total{{provider="{provider}",result="duplicate"}} {n}"#
+        );
+        assert!(m.contains(&line), "{line}\n{m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_valid_hooks_poke_the_follower_at_most_twice() {
+    let s = state();
+    let pokes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (count, poke) = (pokes.clone(), s.poke.clone());
+    // A follower whose fetch takes 1 ms, as on a local mirror.
+    let follower = tokio::spawn(async move {
+        loop {
+            poke.notified().await;
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let sig = format!("sha256={}", hooks::sign(b"gh-secret", body.as_bytes()));
+    // 50 hooks over ~100 ms, as a storm arrives over the network.
+    let calls: Vec<_> = (0..50)
+        .map(|i| {
+            let (s, sig) = (s.clone(), sig.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(2 * i)).await;
+                let id = format!("delivery-{i}");
+                let headers = [
+                    ("X-Hub-Signature-256", sig.as_str()),
+                    ("X-GitHub-Delivery", id.as_str()),
+                ];
+                call(&s, hook(&headers, body)).await.0
+            })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap(), StatusCode::ACCEPTED);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = pokes.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=2).contains(&n), "{n} fetches for 50 hooks");
+    follower.abort();
+}
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
     let s = state();
@@ -274,15 +459,17 @@ async fn a_real_listener_serves_and_shuts_down() {
         let _ = stop_rx.wait_for(|s| *s).await;
     }));
     let url = format!("http://{addr}");
-    let doc: api::StatusDoc = client::get_json(&url, "/api/v1/status").await.unwrap();
+    let doc: api::StatusDoc = client::get_json(&url, "/api/v1/status", None)
+        .await
+        .unwrap();
     assert_eq!(doc.apps.len(), 1);
-    let e = client::get(&url, "/readyz").await.unwrap_err();
+    let e = client::get(&url, "/readyz", None).await.unwrap_err();
     assert!(e.to_string().contains("503"), "{e}");
     stop.send_replace(true);
     task.await.unwrap().unwrap();
-    let e = client::get(&url, "/healthz").await.unwrap_err();
+    let e = client::get(&url, "/healthz", None).await.unwrap_err();
     assert!(e.is_unreachable(), "{e}");
-    assert!(client::get("https://x", "/").await.is_err());
+    assert!(client::get("https://x", "/", None).await.is_err());
 }
 
 #[tokio::test]
@@ -298,4 +485,67 @@ async fn an_empty_daemon_serves_a_page_and_a_document() {
     let (_, _, body) = get_path(&s, "/api/v1/status").await;
     let doc: api::StatusDoc = serde_json::from_str(&body).unwrap();
     assert!(doc.apps.is_empty() && doc.revision.is_none());
+}
+
+fn get_with(path: &str, auth: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(a) = auth {
+        r = r.header(header::AUTHORIZATION, a);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn with_a_token_the_status_api_and_page_answer_401_without_it() {
+    let s = state().with_api_token(Some(Secret::new("t0ken")));
+    for path in ["/api/v1/status", "/api/v1/history", "/"] {
+        let resp = router(s.clone())
+            .oneshot(get_with(path, None))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenges: Vec<_> = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Bearer")),
+            "{challenges:?}"
+        );
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Basic")),
+            "{challenges:?}"
+        );
+        for wrong in [
+            "Bearer t0ke",
+            "Bearer t0ken2",
+            "t0ken",
+            "Basic dTp3cm9uZw==",
+        ] {
+            let (code, _, body) = call(&s, get_with(path, Some(wrong))).await;
+            assert_eq!(code, StatusCode::UNAUTHORIZED, "{path} {wrong}");
+            assert!(!body.contains("prod-eu"), "{body}");
+        }
+        let (code, ..) = call(&s, get_with(path, Some("Bearer t0ken"))).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+        // A browser: Basic with the token as the password ("u:t0ken").
+        let (code, ..) = call(&s, get_with(path, Some("Basic dTp0MGtlbg=="))).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn probes_metrics_and_webhooks_never_need_the_token() {
+    let s = state()
+        .with_api_token(Some(Secret::new("t0ken")))
+        .with_readiness(Readiness::always());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(get_path(&s, path).await.0, StatusCode::OK, "{path}");
+    }
+    let sig = format!("sha256={}", hooks::sign(b"gh-secret", b"{}"));
+    let (code, ..) = call(&s, hook(&[("X-Hub-Signature-256", &sig)], "{}")).await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert_eq!(get_path(&s, "/nope").await.0, StatusCode::NOT_FOUND);
 }

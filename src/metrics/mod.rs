@@ -301,7 +301,7 @@ impl Metrics {
     }
 
     /// A webhook call: `provider` `github|gitlab|generic|unknown`, `result`
-    /// `accepted|unauthorized|too_large|...`.
+    /// `accepted|duplicate|stale|unauthorized|not_configured|rejected_body`.
     pub fn inc_webhook(&self, provider: &str, result: &str) {
         let l = WebhookLabels {
             provider: provider.into(),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use k8s_openapi::api::{apps, batch, coordination, core, events, rbac};
+use k8s_openapi::api::{apps, batch, coordination, core, events, networking, rbac};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
 use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -99,6 +99,7 @@ fn generate() -> BuiltinSchemas {
         "apiextensions.k8s.io",
         "CustomResourceDefinition",
     );
+    add::<networking::v1::NetworkPolicy>(&mut g, r, "networking.k8s.io", "NetworkPolicy");
     add::<coordination::v1::Lease>(&mut g, r, "coordination.k8s.io", "Lease");
     add::<events::v1::Event>(&mut g, r, "events.k8s.io", "Event");
     let mut defs = g.take_definitions(true);
