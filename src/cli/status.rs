@@ -206,6 +206,7 @@ mod tests {
             generated_at: 1_300,
             revision: None,
             source_error: Some("auth failed".into()),
+            source_error_kind: Some(crate::source::SourceErrorKind::Auth),
             clusters: vec![ClusterStatus {
                 name: "staging".into(),
                 reachable: false,

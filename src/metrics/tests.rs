@@ -39,6 +39,7 @@ fn snapshot(apps: Vec<AppStatus>) -> Snapshot {
     Snapshot {
         revision: None,
         source_error: None,
+        source_error_kind: None,
         clusters: vec![
             ClusterStatus {
                 name: "prod-eu".into(),

@@ -122,6 +122,7 @@ pub(super) fn spec(url: &str, mirror: &Path) -> SourceSpec {
         branch: "main".to_string(),
         subdir: ".".to_string(),
         credentials: Credentials::default(),
+        trust: super::Trust::default(),
         mirror_dir: mirror.to_path_buf(),
     }
 }
