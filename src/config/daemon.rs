@@ -515,6 +515,97 @@ http: { listen: 127.0.0.1:9191 }
         );
     }
 
+    fn repo_err(repo: &str) -> String {
+        err(&format!("repo:\n{repo}clusters:\n  a: {{ embedded: true }}\n"))
+    }
+
+    fn repo_ok(repo: &str) -> DaemonConfig {
+        DaemonConfig::parse(
+            "c.yaml",
+            &format!("repo:\n{repo}clusters:\n  a: {{ embedded: true }}\n"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_is_refused_with_a_plain_http_url() {
+        let e = repo_err("  url: http://git.example.com/config.git\n  token_env: GIT_TOKEN\n");
+        assert_eq!(
+            e,
+            "config/plumb.yaml:3:3: repo.token_env: a token is never sent over plain http: use an https:// url"
+        );
+        let e = repo_err("  url: http://git.example.com/config.git\n  token_file: /t\n");
+        assert!(e.contains("repo.token_file: a token is never sent over plain http"), "{e}");
+        repo_ok("  url: https://git.example.com/config.git\n  token_env: GIT_TOKEN\n");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_being_shown() {
+        let e = repo_err("  url: https://bot:ghp_s3cr3t@git.example.com/config.git\n");
+        assert_eq!(
+            e,
+            "config/plumb.yaml:2:3: repo.url: must not embed a password or token; give the token with repo.token_env or repo.token_file"
+        );
+        assert!(!e.contains("s3cr3t"));
+        // A user name alone is fine (it is sent with the token).
+        repo_ok("  url: https://bot@git.example.com/config.git\n  token_env: T\n");
+    }
+
+    #[test]
+    fn scp_like_urls_take_an_ssh_key_with_any_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plumb.yaml");
+        std::fs::write(
+            &file,
+            "repo:\n  url: deploy@git.example.com:team/config.git\n  ssh_key_file: keys/id\n  \
+             ssh_key_passphrase_file: keys/pass\n  known_hosts_file: keys/known_hosts\n\
+             clusters: { a: { embedded: true } }\n",
+        )
+        .unwrap();
+        let cfg = DaemonConfig::load(&file).unwrap();
+        assert_eq!(cfg.repo.url, "deploy@git.example.com:team/config.git");
+        let keys = dir.path().join("keys");
+        assert_eq!(cfg.repo.ssh_key_file, Some(keys.join("id")));
+        assert_eq!(cfg.repo.ssh_key_passphrase_file, Some(keys.join("pass")));
+        assert_eq!(cfg.repo.known_hosts_file, Some(keys.join("known_hosts")));
+        repo_ok("  url: ssh://git@git.example.com:2222/config.git\n  ssh_key_file: /k\n");
+    }
+
+    #[test]
+    fn each_credential_and_trust_key_only_with_its_transport() {
+        let cases = [
+            (
+                "  url: https://h/x.git\n  ssh_key_file: /k\n",
+                "repo.ssh_key_file: only used with an ssh url",
+            ),
+            (
+                "  url: https://h/x.git\n  known_hosts_file: /k\n",
+                "repo.known_hosts_file: only used with an ssh url",
+            ),
+            (
+                "  url: git@h:x.git\n  ca_file: /ca.pem\n",
+                "repo.ca_file: a CA bundle is only used with an https:// url",
+            ),
+            (
+                "  url: git@h:x.git\n  ssh_key_passphrase_env: P\n",
+                "repo.ssh_key_passphrase_env: a passphrase needs repo.ssh_key_file",
+            ),
+            (
+                "  url: git@h:x.git\n  ssh_key_file: /k\n  ssh_key_passphrase_env: P\n  ssh_key_passphrase_file: /p\n",
+                "repo.ssh_key_passphrase_file: set either ssh_key_passphrase_env or ssh_key_passphrase_file, not both",
+            ),
+            (
+                "  url: https://h:99999/x.git\n",
+                "repo.url: https://h:99999/x.git has an invalid port",
+            ),
+        ];
+        for (repo, want) in cases {
+            let e = repo_err(repo);
+            assert!(e.contains(want), "{repo}: {e}");
+        }
+        repo_ok("  url: https://h/x.git\n  ca_file: /ca.pem\n");
+    }
+
     #[test]
     fn relative_paths_resolve_against_the_config_file() {
         let dir = tempfile::tempdir().unwrap();

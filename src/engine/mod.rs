@@ -308,3 +308,62 @@ impl Retry {
         wait
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_secs(15);
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_network_error_is_retried_soon_then_backs_off_to_the_poll_interval() {
+        let mut r = Retry::new(POLL);
+        let waits: Vec<_> = (0..6).map(|_| r.failed(SourceErrorKind::Network)).collect();
+        assert_eq!(waits, [secs(1), secs(2), secs(4), secs(8), POLL, POLL]);
+        assert_eq!(r.succeeded(), POLL);
+        assert_eq!(r.failed(SourceErrorKind::Network), secs(1), "reset");
+    }
+
+    #[test]
+    fn errors_waiting_cannot_fix_are_retried_slowly() {
+        for kind in [
+            SourceErrorKind::Auth,
+            SourceErrorKind::HostKey,
+            SourceErrorKind::Tls,
+            SourceErrorKind::BranchNotFound,
+        ] {
+            let mut r = Retry::new(POLL);
+            let waits: Vec<_> = (0..7).map(|_| r.failed(kind)).collect();
+            assert_eq!(
+                waits,
+                [POLL, secs(30), secs(60), secs(120), secs(240), Retry::SLOW, Retry::SLOW],
+                "{kind}"
+            );
+        }
+        // Never faster than the poll interval, even a long one.
+        let mut r = Retry::new(secs(600));
+        assert_eq!(r.failed(SourceErrorKind::Auth), secs(600));
+        assert_eq!(r.failed(SourceErrorKind::Auth), secs(600));
+    }
+
+    #[test]
+    fn a_secret_comes_from_env_or_file_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        std::fs::write(&file, "  hunter2\n").unwrap();
+        let got = secret(("k_env", &None), ("k_file", &Some(file))).unwrap();
+        assert_eq!(got.as_deref(), Some("hunter2"));
+        let missing = dir.path().join("missing");
+        let err = secret(("k_env", &None), ("k_file", &Some(missing.clone()))).unwrap_err();
+        assert!(err.to_string().starts_with("reading the secret of repo.k_file: "), "{err}");
+        assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+        let var = Some("PLUMB_TEST_SURELY_UNSET_VARIABLE".to_string());
+        let err = secret(("k_env", &var), ("k_file", &None)).unwrap_err();
+        assert!(err.to_string().contains("repo.k_env"), "{err}");
+        assert_eq!(secret(("k_env", &None), ("k_file", &None)).unwrap(), None);
+    }
+}

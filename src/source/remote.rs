@@ -130,7 +130,7 @@ impl Access {
     /// A credential for `url`, refused unless `url` is the configured
     /// endpoint (same scheme, host and port): after a redirect to another
     /// host or port, or to plain http, nothing is sent.
-    fn credential(
+    pub(super) fn credential(
         &self,
         url: &str,
         user_from_url: Option<&str>,

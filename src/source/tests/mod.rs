@@ -1,10 +1,13 @@
 //! Tests of the source stage against real repositories made with the `git`
 //! command line in temporary folders.
 
+mod access;
 mod local;
 mod remote;
 mod revert;
 mod snapshot;
+mod trust;
+mod url;
 mod watch;
 
 use std::path::{Path, PathBuf};
