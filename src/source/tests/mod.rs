@@ -2,6 +2,7 @@
 //! command line in temporary folders.
 
 mod access;
+mod https;
 mod local;
 mod remote;
 mod revert;
