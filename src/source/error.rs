@@ -64,6 +64,18 @@ pub enum SourceError {
         #[source]
         source: git2::Error,
     },
+    /// The ssh session failed once a key had been offered. libssh2 reports
+    /// a key it cannot use (a wrong passphrase) and a server refusing the
+    /// command that follows (a wrong path) alike; neither is fixed by
+    /// waiting.
+    #[error(
+        "remote {url}: the ssh session failed after a key was offered (a wrong key passphrase, or a path the server refused?)"
+    )]
+    SshSession {
+        url: String,
+        #[source]
+        source: git2::Error,
+    },
     /// The remote's ssh host key is unknown or differs from the trusted one
     /// (a possible man-in-the-middle): nothing was sent.
     #[error("remote {url}: the ssh host key is not trusted")]
@@ -224,7 +236,9 @@ impl SourceError {
     pub fn kind(&self) -> SourceErrorKind {
         match self {
             Self::Unreachable { .. } => SourceErrorKind::Network,
-            Self::Auth { .. } | Self::CredentialFile { .. } => SourceErrorKind::Auth,
+            Self::Auth { .. } | Self::SshSession { .. } | Self::CredentialFile { .. } => {
+                SourceErrorKind::Auth
+            }
             Self::HostKey { .. } => SourceErrorKind::HostKey,
             Self::Tls { .. } => SourceErrorKind::Tls,
             Self::BranchNotFound { .. } => SourceErrorKind::BranchNotFound,

@@ -95,18 +95,23 @@ impl Access {
     }
 
     /// Maps a failure talking to the remote to a typed error, by git2
-    /// error code and class: refused credentials are [`SourceError::Auth`],
-    /// a certificate refusal [`SourceError::HostKey`] (ssh) or
-    /// [`SourceError::Tls`], any other TLS failure `Tls`; everything else
-    /// (network, ssh, HTTP status, a missing repository at the URL) is
-    /// [`SourceError::Unreachable`].
-    pub(crate) fn classify(&self, source: git2::Error) -> SourceError {
+    /// error code and class and by how far the connection got
+    /// (`asked_credentials`: the credentials callback ran): refused
+    /// credentials are [`SourceError::Auth`], a certificate refusal
+    /// [`SourceError::HostKey`] (ssh) or [`SourceError::Tls`], any other
+    /// TLS failure `Tls`; an ssh failure once credentials were handed out is
+    /// [`SourceError::SshSession`] (libssh2 reports a key it cannot use — a
+    /// wrong passphrase — as a plain ssh error, like a refused path);
+    /// everything else (network, HTTP status, a missing repository behind
+    /// https) is [`SourceError::Unreachable`].
+    pub(crate) fn classify(&self, source: git2::Error, asked_credentials: bool) -> SourceError {
         let url = self.url.clone();
         let ssh = self.endpoint.scheme == Scheme::Ssh;
         match (source.code(), source.class()) {
             (ErrorCode::Auth, _) => SourceError::Auth { url, source },
             (ErrorCode::Certificate, _) if ssh => SourceError::HostKey { url, source },
             (ErrorCode::Certificate, _) | (_, ErrorClass::Ssl) => SourceError::Tls { url, source },
+            (_, ErrorClass::Ssh) if asked_credentials => SourceError::SshSession { url, source },
             _ => SourceError::Unreachable { url, source },
         }
     }
@@ -260,9 +265,9 @@ fn auth_error(message: &str) -> git2::Error {
 /// The id `refs/heads/<branch>` has on the remote (`None`: no such branch),
 /// from the ref advertisement alone (`git ls-remote`): no objects move.
 pub(crate) fn ls_remote(repo: &Repository, access: &Access, branch: &str) -> Result<Option<Oid>> {
-    let classify = |e| access.classify(e);
-    let mut remote = repo.remote_anonymous(&access.url).map_err(classify)?;
     let attempts = Cell::new(0);
+    let classify = |e| access.classify(e, attempts.get() > 0);
+    let mut remote = repo.remote_anonymous(&access.url).map_err(classify)?;
     let conn = remote
         .connect_auth(
             Direction::Fetch,
@@ -278,9 +283,9 @@ pub(crate) fn ls_remote(repo: &Repository, access: &Access, branch: &str) -> Res
 /// Fetches only `branch`, force-updating the mirror's branch to the
 /// remote's (so force-pushes are followed). No tags.
 pub(crate) fn fetch(repo: &Repository, access: &Access, branch: &str) -> Result<()> {
-    let classify = |e| access.classify(e);
-    let mut remote = repo.remote_anonymous(&access.url).map_err(classify)?;
     let attempts = Cell::new(0);
+    let classify = |e| access.classify(e, attempts.get() > 0);
+    let mut remote = repo.remote_anonymous(&access.url).map_err(classify)?;
     let mut opts = FetchOptions::new();
     opts.remote_callbacks(access.callbacks(&attempts))
         .proxy_options(proxy())
@@ -314,7 +319,7 @@ pub(crate) fn push(repo: &Repository, access: &Access, branch: &str) -> Result<(
     opts.remote_callbacks(cb).proxy_options(proxy());
     let mut remote = repo
         .remote_anonymous(url)
-        .map_err(|e| access.classify(e))?;
+        .map_err(|e| access.classify(e, false))?;
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     match remote.push(&[&refspec], Some(&mut opts)) {
         Ok(()) => {}
@@ -322,7 +327,7 @@ pub(crate) fn push(repo: &Repository, access: &Access, branch: &str) -> Result<(
             return Err(rejected("not a fast-forward (the branch moved)".into()));
         }
         Err(e) if e.code() == ErrorCode::Auth || is_transport(e.class()) => {
-            return Err(access.classify(e));
+            return Err(access.classify(e, attempts.get() > 0));
         }
         // Refused by the other side (or its transport): hooks, protected
         // branch, a non-bare repository behind file://, …

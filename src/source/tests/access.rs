@@ -159,9 +159,14 @@ fn failures_keep_their_cause() {
         (&ssh, ErrorCode::GenericError, ErrorClass::Ssh, SourceErrorKind::Network),
     ];
     for (a, code, class, kind) in cases {
-        let err = a.classify(e(code, class));
+        let err = a.classify(e(code, class), false);
         assert_eq!(err.kind(), kind, "{code:?} {class:?}: {err}");
         assert!(err.describe().contains(": detail"), "{}", err.describe());
         assert_eq!(kind.is_transient(), err.is_retryable(), "{err}");
     }
+    // An ssh failure once a key was handed out: the key was not usable.
+    let err = ssh.classify(e(ErrorCode::GenericError, ErrorClass::Ssh), true);
+    assert_eq!(err.kind(), SourceErrorKind::Auth);
+    let err = https.classify(e(ErrorCode::GenericError, ErrorClass::Net), true);
+    assert_eq!(err.kind(), SourceErrorKind::Network);
 }

@@ -7,6 +7,7 @@ mod local;
 mod remote;
 mod revert;
 mod snapshot;
+mod ssh;
 mod trust;
 mod url;
 mod watch;
