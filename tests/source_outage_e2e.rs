@@ -105,21 +105,23 @@ impl Env {
     }
 
     async fn wait_value(&self, d: &Daemon, want: &str) {
-        eventually(&format!("ConfigMap web/a1 = {want}"), LONG, Some(d), || async {
-            (self.value().await.as_deref() == Some(want)).then_some(())
-        })
+        eventually(
+            &format!("ConfigMap web/a1 = {want}"),
+            LONG,
+            Some(d),
+            || async { (self.value().await.as_deref() == Some(want)).then_some(()) },
+        )
         .await;
     }
 
     /// Someone edits the object by hand while no daemon runs.
     async fn drift(&self) {
         let patch = json!({"data": {"value": "hand-edited"}});
-        let req = http::Request::patch(
-            "/api/v1/namespaces/web/configmaps/a1?fieldManager=kubectl-edit",
-        )
-        .header("Content-Type", "application/merge-patch+json")
-        .body(serde_json::to_vec(&patch).unwrap())
-        .unwrap();
+        let req =
+            http::Request::patch("/api/v1/namespaces/web/configmaps/a1?fieldManager=kubectl-edit")
+                .header("Content-Type", "application/merge-patch+json")
+                .body(serde_json::to_vec(&patch).unwrap())
+                .unwrap();
         let edited: Value = self.sim.client.request(req).await.unwrap();
         assert_eq!(edited["data"]["value"], "hand-edited");
     }
@@ -154,12 +156,18 @@ async fn a_daemon_restarted_while_the_remote_is_down_runs_the_mirrors_revision()
     // Drift is corrected from the mirror's revision, and the status says
     // which revision runs and why the remote is not followed.
     env.wait_value(&d, "v1").await;
-    let s = wait_status(&d, &base, "status names the revision and a network error", |s| {
-        s["revision"] == head.as_str() && s["source_error_kind"] == "network"
-    })
+    let s = wait_status(
+        &d,
+        &base,
+        "status names the revision and a network error",
+        |s| s["revision"] == head.as_str() && s["source_error_kind"] == "network",
+    )
     .await;
     let message = s["source_error"].as_str().unwrap();
-    assert!(message.contains("is unreachable: "), "the cause is kept: {message}");
+    assert!(
+        message.contains("is unreachable: "),
+        "the cause is kept: {message}"
+    );
     eventually("/readyz answers 200", LONG, Some(&d), || async {
         (http_get(&format!("{base}/readyz")).await?.0 == 200).then_some(())
     })

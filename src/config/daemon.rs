@@ -348,7 +348,10 @@ fn check_repo_credentials(c: &mut Checker<'_>, r: &RepoSource) {
         c.error(token_key, why);
     }
     if r.ca_file.is_some() && !https {
-        c.error("repo.ca_file", "a CA bundle is only used with an https:// url");
+        c.error(
+            "repo.ca_file",
+            "a CA bundle is only used with an https:// url",
+        );
     }
     for (key, set) in [
         ("repo.ssh_key_file", r.ssh_key_file.is_some()),
@@ -516,7 +519,9 @@ http: { listen: 127.0.0.1:9191 }
     }
 
     fn repo_err(repo: &str) -> String {
-        err(&format!("repo:\n{repo}clusters:\n  a: {{ embedded: true }}\n"))
+        err(&format!(
+            "repo:\n{repo}clusters:\n  a: {{ embedded: true }}\n"
+        ))
     }
 
     fn repo_ok(repo: &str) -> DaemonConfig {
@@ -535,7 +540,10 @@ http: { listen: 127.0.0.1:9191 }
             "config/plumb.yaml:3:3: repo.token_env: a token is never sent over plain http: use an https:// url"
         );
         let e = repo_err("  url: http://git.example.com/config.git\n  token_file: /t\n");
-        assert!(e.contains("repo.token_file: a token is never sent over plain http"), "{e}");
+        assert!(
+            e.contains("repo.token_file: a token is never sent over plain http"),
+            "{e}"
+        );
         repo_ok("  url: https://git.example.com/config.git\n  token_env: GIT_TOKEN\n");
     }
 

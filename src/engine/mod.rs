@@ -340,7 +340,15 @@ mod tests {
             let waits: Vec<_> = (0..7).map(|_| r.failed(kind)).collect();
             assert_eq!(
                 waits,
-                [POLL, secs(30), secs(60), secs(120), secs(240), Retry::SLOW, Retry::SLOW],
+                [
+                    POLL,
+                    secs(30),
+                    secs(60),
+                    secs(120),
+                    secs(240),
+                    Retry::SLOW,
+                    Retry::SLOW
+                ],
                 "{kind}"
             );
         }
@@ -359,8 +367,15 @@ mod tests {
         assert_eq!(got.as_deref(), Some("hunter2"));
         let missing = dir.path().join("missing");
         let err = secret(("k_env", &None), ("k_file", &Some(missing.clone()))).unwrap_err();
-        assert!(err.to_string().starts_with("reading the secret of repo.k_file: "), "{err}");
-        assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("reading the secret of repo.k_file: "),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
         let var = Some("PLUMB_TEST_SURELY_UNSET_VARIABLE".to_string());
         let err = secret(("k_env", &var), ("k_file", &None)).unwrap_err();
         assert!(err.to_string().contains("repo.k_env"), "{err}");

@@ -309,7 +309,14 @@ fn the_source_error_gauge_shows_the_current_kind_only() {
     m.observe_status(&snap);
     let text = m.encode();
     has(&text, "plumb_source_error{kind=\"host_key\"} 1");
-    for kind in ["network", "auth", "tls", "branch_not_found", "config", "repository"] {
+    for kind in [
+        "network",
+        "auth",
+        "tls",
+        "branch_not_found",
+        "config",
+        "repository",
+    ] {
         has(&text, &format!("plumb_source_error{{kind=\"{kind}\"}} 0"));
     }
     snap.source_error = None;

@@ -99,7 +99,11 @@ impl LoadedTrust {
     /// git2 hands over the server's own certificate only, not the
     /// intermediates it sent: the bundle must hold the CA that issued it
     /// (an intermediate is accepted as a trust anchor).
-    pub(crate) fn check_tls(&self, host: &str, cert: &[u8]) -> Option<std::result::Result<(), String>> {
+    pub(crate) fn check_tls(
+        &self,
+        host: &str,
+        cert: &[u8],
+    ) -> Option<std::result::Result<(), String>> {
         let (path, cas) = self.cas.as_ref()?;
         Some(verify_tls(cas, host, cert).map_err(|e| {
             format!(

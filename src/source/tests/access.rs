@@ -47,7 +47,10 @@ fn a_token_goes_only_to_the_configured_host_and_port_over_https() {
 
 #[test]
 fn an_ssh_key_goes_only_to_the_configured_host() {
-    let a = access("git@git.example.com:team/config.git", &Credentials::default());
+    let a = access(
+        "git@git.example.com:team/config.git",
+        &Credentials::default(),
+    );
     let ssh = CredentialType::USERNAME;
     assert!(
         a.credential("git@git.example.com:team/config.git", None, ssh)
@@ -66,7 +69,10 @@ fn a_token_over_plain_http_is_refused_before_anything_is_written() {
     s.credentials = token("t0ken");
     let err = Source::open_offline(s).unwrap_err();
     assert!(matches!(err, SourceError::InvalidSpec { .. }), "{err}");
-    assert!(err.to_string().contains("only ever sent over https"), "{err}");
+    assert!(
+        err.to_string().contains("only ever sent over https"),
+        "{err}"
+    );
     assert!(!state.path().join("m").exists());
 }
 
@@ -80,7 +86,10 @@ fn a_url_with_a_password_is_refused_never_shown_never_stored() {
     let shown = format!("{err} {err:?} {}", err.describe());
     assert!(!shown.contains("s3cr3t"), "{shown}");
     assert!(shown.contains("token_env or token_file"), "{shown}");
-    assert!(!mirror.exists(), "nothing written, so not in any git config");
+    assert!(
+        !mirror.exists(),
+        "nothing written, so not in any git config"
+    );
 }
 
 fn keygen(dir: &Path, name: &str, extra: &[&str], passphrase: &str) -> PathBuf {
@@ -91,7 +100,11 @@ fn keygen(dir: &Path, name: &str, extra: &[&str], passphrase: &str) -> PathBuf {
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     path
 }
 
@@ -101,7 +114,11 @@ fn with_key(key: &Path, passphrase: Option<&str>) -> Result<Access, SourceError>
         ssh_key_passphrase: passphrase.map(str::to_string),
         ..Credentials::default()
     };
-    Access::new("ssh://git@git.example.com/config.git", &creds, &Trust::default())
+    Access::new(
+        "ssh://git@git.example.com/config.git",
+        &creds,
+        &Trust::default(),
+    )
 }
 
 #[test]
@@ -124,7 +141,9 @@ fn a_passphrase_protected_key_needs_its_passphrase() {
     let locked = keygen(dir.path(), "locked", &[], "correct horse");
     let pem = {
         let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "pw-12345", "-f"])
+            .args([
+                "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "pw-12345", "-f",
+            ])
             .arg(dir.path().join("pem"))
             .output()
             .unwrap();
@@ -146,17 +165,58 @@ fn a_passphrase_protected_key_needs_its_passphrase() {
 
 #[test]
 fn failures_keep_their_cause() {
-    let https = access("https://git.example.com/config.git", &Credentials::default());
-    let ssh = access("ssh://git@git.example.com/config.git", &Credentials::default());
+    let https = access(
+        "https://git.example.com/config.git",
+        &Credentials::default(),
+    );
+    let ssh = access(
+        "ssh://git@git.example.com/config.git",
+        &Credentials::default(),
+    );
     let e = |code, class| git2::Error::new(code, class, "detail");
     let cases = [
-        (&https, ErrorCode::Auth, ErrorClass::Http, SourceErrorKind::Auth),
-        (&ssh, ErrorCode::Auth, ErrorClass::Ssh, SourceErrorKind::Auth),
-        (&ssh, ErrorCode::Certificate, ErrorClass::Ssh, SourceErrorKind::HostKey),
-        (&https, ErrorCode::Certificate, ErrorClass::Ssl, SourceErrorKind::Tls),
-        (&https, ErrorCode::GenericError, ErrorClass::Ssl, SourceErrorKind::Tls),
-        (&https, ErrorCode::GenericError, ErrorClass::Net, SourceErrorKind::Network),
-        (&ssh, ErrorCode::GenericError, ErrorClass::Ssh, SourceErrorKind::Network),
+        (
+            &https,
+            ErrorCode::Auth,
+            ErrorClass::Http,
+            SourceErrorKind::Auth,
+        ),
+        (
+            &ssh,
+            ErrorCode::Auth,
+            ErrorClass::Ssh,
+            SourceErrorKind::Auth,
+        ),
+        (
+            &ssh,
+            ErrorCode::Certificate,
+            ErrorClass::Ssh,
+            SourceErrorKind::HostKey,
+        ),
+        (
+            &https,
+            ErrorCode::Certificate,
+            ErrorClass::Ssl,
+            SourceErrorKind::Tls,
+        ),
+        (
+            &https,
+            ErrorCode::GenericError,
+            ErrorClass::Ssl,
+            SourceErrorKind::Tls,
+        ),
+        (
+            &https,
+            ErrorCode::GenericError,
+            ErrorClass::Net,
+            SourceErrorKind::Network,
+        ),
+        (
+            &ssh,
+            ErrorCode::GenericError,
+            ErrorClass::Ssh,
+            SourceErrorKind::Network,
+        ),
     ];
     for (a, code, class, kind) in cases {
         let err = a.classify(e(code, class), false);

@@ -142,8 +142,8 @@ fn the_token_reaches_the_configured_endpoint() {
     let pki = Pki::new();
     let server = Server::start(&pki, unauthorized);
     let state = TempDir::new().unwrap();
-    let mut source = Source::open_offline(https_spec(&server.url(), &state, Some(&pki.ca_pem)))
-        .unwrap();
+    let mut source =
+        Source::open_offline(https_spec(&server.url(), &state, Some(&pki.ca_pem))).unwrap();
     let err = source.refresh().unwrap_err();
     assert_eq!(err.kind(), SourceErrorKind::Auth, "{}", err.describe());
     assert!(

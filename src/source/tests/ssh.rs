@@ -22,9 +22,17 @@ fn keygen(path: &Path, passphrase: &str) -> String {
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    public.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// sshd on 127.0.0.1, a bare repository with one commit, a client key.
@@ -184,14 +192,21 @@ fn a_missing_repository_keeps_the_servers_answer_and_a_closed_port_is_network() 
     s.url = s.url.replace("/repo", "/no-such-repo");
     let err = Source::open(s).unwrap_err();
     assert!(
-        err.describe().contains("does not appear to be a git repository"),
+        err.describe()
+            .contains("does not appear to be a git repository"),
         "the server's answer is kept: {}",
         err.describe()
     );
     assert!(!err.is_retryable());
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut s = remote.spec(PASSPHRASE, &remote.host_key);
-    s.url = s.url.replace(&format!(":{}/", remote.port), &format!(":{port}/"));
+    s.url = s
+        .url
+        .replace(&format!(":{}/", remote.port), &format!(":{port}/"));
     let err = Source::open(s).unwrap_err();
     assert_eq!(err.kind(), SourceErrorKind::Network, "{}", err.describe());
 }

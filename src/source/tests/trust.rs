@@ -72,12 +72,24 @@ fn hashed_known_hosts_entries_match() {
         .unwrap();
     assert!(out.status.success());
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.starts_with("|1|") && !text.contains("example"), "{text}");
+    assert!(
+        text.starts_with("|1|") && !text.contains("example"),
+        "{text}"
+    );
     let hosts = KnownHosts::parse(&text);
-    assert_eq!(hosts.check("git.example.com", 22, &key), HostKeyVerdict::Trusted);
-    assert_eq!(hosts.check("127.0.0.1", 2222, &key), HostKeyVerdict::Trusted);
+    assert_eq!(
+        hosts.check("git.example.com", 22, &key),
+        HostKeyVerdict::Trusted
+    );
+    assert_eq!(
+        hosts.check("127.0.0.1", 2222, &key),
+        HostKeyVerdict::Trusted
+    );
     assert_eq!(hosts.check("127.0.0.1", 22, &key), HostKeyVerdict::Unknown);
-    assert_eq!(hosts.check("git.example.com", 22, &other), HostKeyVerdict::Changed);
+    assert_eq!(
+        hosts.check("git.example.com", 22, &other),
+        HostKeyVerdict::Changed
+    );
 }
 
 #[test]
@@ -92,7 +104,10 @@ fn a_configured_known_hosts_file_decides_and_says_why() {
         ca_file: None,
     })
     .unwrap();
-    assert_eq!(trust.check_host_key("git.example.com", 22, &key), Some(Ok(())));
+    assert_eq!(
+        trust.check_host_key("git.example.com", 22, &key),
+        Some(Ok(()))
+    );
     let changed = trust
         .check_host_key("git.example.com", 22, &other)
         .unwrap()
@@ -126,7 +141,10 @@ fn a_missing_trust_file_is_named() {
         ca_file: Some(empty),
     })
     .unwrap_err();
-    assert!(err.to_string().contains("holds no PEM certificate"), "{err}");
+    assert!(
+        err.to_string().contains("holds no PEM certificate"),
+        "{err}"
+    );
 }
 
 /// A CA and a server certificate it issued for `names`: (CA PEM, server DER).
@@ -160,8 +178,14 @@ fn a_ca_bundle_trusts_what_it_issued_for_the_right_host_only() {
     .unwrap();
     assert_eq!(trust.check_tls("git.example.com", &leaf), Some(Ok(())));
     assert_eq!(trust.check_tls("127.0.0.1", &leaf), Some(Ok(())));
-    let wrong_host = trust.check_tls("evil.example.com", &leaf).unwrap().unwrap_err();
-    assert!(wrong_host.contains(&bundle.display().to_string()), "{wrong_host}");
+    let wrong_host = trust
+        .check_tls("evil.example.com", &leaf)
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        wrong_host.contains(&bundle.display().to_string()),
+        "{wrong_host}"
+    );
 
     std::fs::write(&bundle, other_ca).unwrap();
     let strangers = LoadedTrust::load(&Trust {

@@ -25,7 +25,11 @@ fn https_urls_give_host_and_default_or_explicit_port() {
 fn scp_like_urls_are_ssh_on_port_22_with_any_user() {
     for (url, user, host) in [
         ("git@github.com:team/config.git", Some("git"), "github.com"),
-        ("deploy@git.example.com:config.git", Some("deploy"), "git.example.com"),
+        (
+            "deploy@git.example.com:config.git",
+            Some("deploy"),
+            "git.example.com",
+        ),
         ("git.example.com:team/config", None, "git.example.com"),
     ] {
         assert!(is_remote_url(url), "{url}");
