@@ -6,7 +6,10 @@
 //!
 //! - [`Source::open`] opens a local repository (bare or not) in place, or
 //!   mirrors a remote (https, ssh, `git@host:path`, `file://`) into a bare
-//!   repository under the daemon's state dir, fetching only the branch.
+//!   repository under the daemon's state dir, fetching only the branch;
+//!   [`Source::open_offline`] does the same without contacting the remote
+//!   (the daemon), and [`Source::last_good`] names what the mirror can run
+//!   while the remote cannot be read.
 //! - [`Source::head`] / [`Source::refresh`] say which commit the branch is at
 //!   (a remote is asked with a cheap ref listing first and fetched only when
 //!   its branch moved; force-pushes are followed).
