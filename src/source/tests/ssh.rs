@@ -1,7 +1,7 @@
 //! A real ssh remote: OpenSSH's `sshd` on loopback, serving a bare
 //! repository to a passphrase-protected key, its host key listed (or not)
-//! in a known_hosts file. Needs `/usr/sbin/sshd` (Debian: openssh-server);
-//! without it each test says so and checks nothing.
+//! in a known_hosts file. Needs `/usr/sbin/sshd` (Debian: openssh-server,
+//! which `scripts/dev.sh test` installs).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -53,11 +53,12 @@ impl Drop for SshRemote {
 }
 
 impl SshRemote {
-    fn start() -> Option<SshRemote> {
-        if !Path::new(SSHD).exists() {
-            eprintln!("skipped: {SSHD} is not installed (openssh-server)");
-            return None;
-        }
+    fn start() -> SshRemote {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} is needed for this test: `apt-get install -y openssh-server` \
+             (scripts/dev.sh test installs it)"
+        );
         let dir = TempDir::new().unwrap();
         let host_key = keygen(&dir.path().join("host_key"), "");
         let client_key = dir.path().join("client_key");
@@ -101,14 +102,14 @@ impl SshRemote {
         work.write("plumb.yaml", "apps: {}\n");
         work.commit("first");
         work.git(&["push", "-q", "origin", "main"]);
-        Some(SshRemote {
+        SshRemote {
             dir,
             sshd,
             port,
             server,
             host_key,
             client_key,
-        })
+        }
     }
 
     fn url(&self) -> String {
@@ -151,9 +152,7 @@ fn whoami() -> String {
 
 #[test]
 fn a_passphrase_protected_key_fetches_from_a_trusted_host() {
-    let Some(remote) = SshRemote::start() else {
-        return;
-    };
+    let remote = SshRemote::start();
     let mut source = Source::open(remote.spec(PASSPHRASE, &remote.host_key)).unwrap();
     assert_eq!(
         source.head().unwrap().id,
@@ -164,9 +163,7 @@ fn a_passphrase_protected_key_fetches_from_a_trusted_host() {
 
 #[test]
 fn an_unknown_host_key_is_refused_as_host_key_before_authenticating() {
-    let Some(remote) = SshRemote::start() else {
-        return;
-    };
+    let remote = SshRemote::start();
     let impostor = keygen(&remote.dir.path().join("impostor"), "");
     let err = Source::open(remote.spec(PASSPHRASE, &impostor)).unwrap_err();
     assert_eq!(err.kind(), SourceErrorKind::HostKey, "{}", err.describe());
@@ -175,9 +172,7 @@ fn an_unknown_host_key_is_refused_as_host_key_before_authenticating() {
 
 #[test]
 fn a_wrong_passphrase_is_an_auth_error() {
-    let Some(remote) = SshRemote::start() else {
-        return;
-    };
+    let remote = SshRemote::start();
     let err = Source::open(remote.spec("wrong passphrase", &remote.host_key)).unwrap_err();
     assert_eq!(err.kind(), SourceErrorKind::Auth, "{}", err.describe());
     assert!(err.to_string().contains("wrong key passphrase"), "{err}");
@@ -185,9 +180,7 @@ fn a_wrong_passphrase_is_an_auth_error() {
 
 #[test]
 fn a_missing_repository_keeps_the_servers_answer_and_a_closed_port_is_network() {
-    let Some(remote) = SshRemote::start() else {
-        return;
-    };
+    let remote = SshRemote::start();
     let mut s = remote.spec(PASSPHRASE, &remote.host_key);
     s.url = s.url.replace("/repo", "/no-such-repo");
     let err = Source::open(s).unwrap_err();
