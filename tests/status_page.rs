@@ -77,10 +77,11 @@ fn fleet() -> Status {
     let now = plumb::status::now();
     let (old, new) = ("a".repeat(40), "b".repeat(40));
     s.set_revision(&new);
-    s.set_source_error(Some(
+    s.set_source_error(Some((
+        plumb::source::SourceErrorKind::Auth,
         "fetching https://git.example.com/config.git: authentication failed (check GIT_TOKEN)"
             .into(),
-    ));
+    )));
     for c in CLUSTERS {
         let down = c == "dev";
         s.set_cluster(c, !down, down.then(|| "connect: connection refused".into()));

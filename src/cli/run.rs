@@ -46,7 +46,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
             );
         }
     }
-    let repo = Repo::open(engine::source_spec(&cfg)?)
+    let repo = Repo::open_offline(engine::source_spec(&cfg)?)
         .await
         .context("opening the config repository")?;
     let (desired_tx, desired_rx) = watch::channel(None);

@@ -179,7 +179,13 @@ fn age(secs: u64) -> String {
 fn notes(doc: &StatusDoc) -> Vec<String> {
     let mut n = Vec::new();
     if let Some(e) = &doc.source_error {
-        n.push(format!("warning: cannot read the config repository: {e}"));
+        let kind = doc
+            .source_error_kind
+            .map(|k| format!(" ({k})"))
+            .unwrap_or_default();
+        n.push(format!(
+            "warning: cannot read the config repository{kind}: {e}"
+        ));
     }
     for c in doc.clusters.iter().filter(|c| !c.reachable) {
         n.push(format!(
@@ -233,6 +239,7 @@ mod tests {
             generated_at: 1_300,
             revision: None,
             source_error: Some("auth failed".into()),
+            source_error_kind: Some(crate::source::SourceErrorKind::Auth),
             clusters: vec![ClusterStatus {
                 name: "staging".into(),
                 reachable: false,
@@ -272,7 +279,13 @@ mod tests {
         assert_eq!(col(lines[3], "REVISION"), "<none>->aaaaaaa");
         assert_eq!(col(lines[3], "HEALTH"), "<unknown>");
         assert_eq!(col(lines[3], "AGE"), "<never>");
-        assert_eq!(notes(&doc).len(), 2);
+        assert_eq!(
+            notes(&doc),
+            [
+                "warning: cannot read the config repository (auth): auth failed",
+                "warning: cluster staging unreachable: refused"
+            ]
+        );
         assert_eq!(age(59), "59s");
         assert_eq!(age(600), "10m");
         assert_eq!(age(10_800), "3h");

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{Checker, ConfigError, GoDuration, parse_typed};
 use crate::names;
+use crate::source::{RemoteUrl, Scheme, is_remote_url, redact};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +73,8 @@ pub struct Webhooks {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoSource {
-    /// A local path (relative to this config file), `https://…` or `ssh://…`.
+    /// A local path (relative to this config file), `https://…`, `ssh://…`
+    /// or `[user@]host:path`. Never with a password in it.
     pub url: String,
     #[serde(default = "default_branch")]
     pub branch: String,
@@ -87,6 +89,14 @@ pub struct RepoSource {
     pub token_file: Option<PathBuf>,
     /// Private key for ssh URLs.
     pub ssh_key_file: Option<PathBuf>,
+    /// Environment variable holding the passphrase of `ssh_key_file`.
+    pub ssh_key_passphrase_env: Option<String>,
+    /// File holding the passphrase of `ssh_key_file`.
+    pub ssh_key_passphrase_file: Option<PathBuf>,
+    /// ssh: the host keys trusted (default `$HOME/.ssh/known_hosts`).
+    pub known_hosts_file: Option<PathBuf>,
+    /// https: the CA certificates trusted, PEM (default: the system store).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How to reach one cluster. Exactly one of `kubeconfig`, `in_cluster`,
@@ -306,26 +316,7 @@ impl DaemonConfig {
         if r.poll_interval.0 < std::time::Duration::from_secs(1) {
             c.error("repo.poll_interval", "must be at least 1s");
         }
-        if r.token_env.is_some() && r.token_file.is_some() {
-            c.error(
-                "repo.token_file",
-                "set either token_env or token_file, not both",
-            );
-        }
-        let remote = r.url.starts_with("https://") || r.url.starts_with("http://");
-        let ssh = r.url.starts_with("ssh://") || r.url.starts_with("git@");
-        if (r.token_env.is_some() || r.token_file.is_some()) && !remote {
-            c.error(
-                "repo.token_env",
-                "a token is only used with an https:// url",
-            );
-        }
-        if r.ssh_key_file.is_some() && !ssh {
-            c.error(
-                "repo.ssh_key_file",
-                "an ssh key is only used with an ssh:// url",
-            );
-        }
+        check_repo_credentials(c, r);
         if self.clusters.is_empty() {
             c.error("clusters", "at least one cluster is needed");
         }
@@ -350,15 +341,21 @@ impl DaemonConfig {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        let local = !self.repo.url.contains("://") && !self.repo.url.starts_with("git@");
-        if local {
+        if !is_remote_url(&self.repo.url) {
             self.repo.url = resolve(base, Path::new(&self.repo.url))
                 .display()
                 .to_string();
         }
-        for p in [&mut self.repo.token_file, &mut self.repo.ssh_key_file]
-            .into_iter()
-            .flatten()
+        let r = &mut self.repo;
+        for p in [
+            &mut r.token_file,
+            &mut r.ssh_key_file,
+            &mut r.ssh_key_passphrase_file,
+            &mut r.known_hosts_file,
+            &mut r.ca_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             *p = resolve(base, p);
         }
@@ -369,6 +366,81 @@ impl DaemonConfig {
             }
         }
         self.state_dir = resolve(base, &self.state_dir);
+    }
+}
+
+/// Credentials and trust settings of `repo`: each only with the transport
+/// that uses it; a token only over https; never a password in the URL.
+fn check_repo_credentials(c: &mut Checker<'_>, r: &RepoSource) {
+    for (key, env, file) in [
+        ("token", r.token_env.is_some(), r.token_file.is_some()),
+        (
+            "ssh_key_passphrase",
+            r.ssh_key_passphrase_env.is_some(),
+            r.ssh_key_passphrase_file.is_some(),
+        ),
+    ] {
+        if env && file {
+            c.error(
+                format!("repo.{key}_file"),
+                format!("set either {key}_env or {key}_file, not both"),
+            );
+        }
+    }
+    let url = match RemoteUrl::parse(&r.url) {
+        Ok(url) => url,
+        Err(reason) => {
+            c.error("repo.url", format!("{} {reason}", redact(&r.url)));
+            return;
+        }
+    };
+    if url.as_ref().is_some_and(|u| u.has_password) {
+        // The message never repeats the URL: it holds a secret.
+        c.error(
+            "repo.url",
+            "must not embed a password or token; give the token with repo.token_env or repo.token_file",
+        );
+    }
+    let scheme = url.as_ref().map(|u| u.scheme.clone());
+    let https = scheme == Some(Scheme::Https);
+    let ssh = scheme == Some(Scheme::Ssh);
+    let token_key = if r.token_env.is_some() {
+        "repo.token_env"
+    } else {
+        "repo.token_file"
+    };
+    if (r.token_env.is_some() || r.token_file.is_some()) && !https {
+        let why = match &scheme {
+            Some(Scheme::Http) => "a token is never sent over plain http: use an https:// url",
+            _ => "a token is only used with an https:// url",
+        };
+        c.error(token_key, why);
+    }
+    if r.ca_file.is_some() && !https {
+        c.error(
+            "repo.ca_file",
+            "a CA bundle is only used with an https:// url",
+        );
+    }
+    for (key, set) in [
+        ("repo.ssh_key_file", r.ssh_key_file.is_some()),
+        ("repo.known_hosts_file", r.known_hosts_file.is_some()),
+    ] {
+        if set && !ssh {
+            c.error(
+                key,
+                "only used with an ssh url (ssh://… or [user@]host:path)",
+            );
+        }
+    }
+    let passphrase = r.ssh_key_passphrase_env.is_some() || r.ssh_key_passphrase_file.is_some();
+    if passphrase && r.ssh_key_file.is_none() {
+        let key = if r.ssh_key_passphrase_env.is_some() {
+            "repo.ssh_key_passphrase_env"
+        } else {
+            "repo.ssh_key_passphrase_file"
+        };
+        c.error(key, "a passphrase needs repo.ssh_key_file");
     }
 }
 
@@ -485,7 +557,7 @@ http: { listen: 127.0.0.1:9191 }
         let text = GOOD.replace("  branch: main\n", "  branch: main\n  brnach: dev\n");
         assert_eq!(
             err(&text),
-            "config/plumb.yaml:4:3: repo.brnach: unknown field `brnach`, expected one of `url`, `branch`, `path`, `poll_interval`, `token_env`, `token_file`, `ssh_key_file`"
+            "config/plumb.yaml:4:3: repo.brnach: unknown field `brnach`, expected one of `url`, `branch`, `path`, `poll_interval`, `token_env`, `token_file`, `ssh_key_file`, `ssh_key_passphrase_env`, `ssh_key_passphrase_file`, `known_hosts_file`, `ca_file`"
         );
     }
 
@@ -549,6 +621,102 @@ http: { listen: 127.0.0.1:9191 }
             keys,
             ["repo.poll_interval", "repo.token_env", "clusters.Staging"]
         );
+    }
+
+    fn repo_err(repo: &str) -> String {
+        err(&format!(
+            "repo:\n{repo}clusters:\n  a: {{ embedded: true }}\n"
+        ))
+    }
+
+    fn repo_ok(repo: &str) -> DaemonConfig {
+        DaemonConfig::parse(
+            "c.yaml",
+            &format!("repo:\n{repo}clusters:\n  a: {{ embedded: true }}\n"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_is_refused_with_a_plain_http_url() {
+        let e = repo_err("  url: http://git.example.com/config.git\n  token_env: GIT_TOKEN\n");
+        assert_eq!(
+            e,
+            "config/plumb.yaml:3:3: repo.token_env: a token is never sent over plain http: use an https:// url"
+        );
+        let e = repo_err("  url: http://git.example.com/config.git\n  token_file: /t\n");
+        assert!(
+            e.contains("repo.token_file: a token is never sent over plain http"),
+            "{e}"
+        );
+        repo_ok("  url: https://git.example.com/config.git\n  token_env: GIT_TOKEN\n");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_being_shown() {
+        let e = repo_err("  url: https://bot:ghp_s3cr3t@git.example.com/config.git\n");
+        assert_eq!(
+            e,
+            "config/plumb.yaml:2:3: repo.url: must not embed a password or token; give the token with repo.token_env or repo.token_file"
+        );
+        assert!(!e.contains("s3cr3t"));
+        // A user name alone is fine (it is sent with the token).
+        repo_ok("  url: https://bot@git.example.com/config.git\n  token_env: T\n");
+    }
+
+    #[test]
+    fn scp_like_urls_take_an_ssh_key_with_any_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plumb.yaml");
+        std::fs::write(
+            &file,
+            "repo:\n  url: deploy@git.example.com:team/config.git\n  ssh_key_file: keys/id\n  \
+             ssh_key_passphrase_file: keys/pass\n  known_hosts_file: keys/known_hosts\n\
+             clusters: { a: { embedded: true } }\n",
+        )
+        .unwrap();
+        let cfg = DaemonConfig::load(&file).unwrap();
+        assert_eq!(cfg.repo.url, "deploy@git.example.com:team/config.git");
+        let keys = dir.path().join("keys");
+        assert_eq!(cfg.repo.ssh_key_file, Some(keys.join("id")));
+        assert_eq!(cfg.repo.ssh_key_passphrase_file, Some(keys.join("pass")));
+        assert_eq!(cfg.repo.known_hosts_file, Some(keys.join("known_hosts")));
+        repo_ok("  url: ssh://git@git.example.com:2222/config.git\n  ssh_key_file: /k\n");
+    }
+
+    #[test]
+    fn each_credential_and_trust_key_only_with_its_transport() {
+        let cases = [
+            (
+                "  url: https://h/x.git\n  ssh_key_file: /k\n",
+                "repo.ssh_key_file: only used with an ssh url",
+            ),
+            (
+                "  url: https://h/x.git\n  known_hosts_file: /k\n",
+                "repo.known_hosts_file: only used with an ssh url",
+            ),
+            (
+                "  url: git@h:x.git\n  ca_file: /ca.pem\n",
+                "repo.ca_file: a CA bundle is only used with an https:// url",
+            ),
+            (
+                "  url: git@h:x.git\n  ssh_key_passphrase_env: P\n",
+                "repo.ssh_key_passphrase_env: a passphrase needs repo.ssh_key_file",
+            ),
+            (
+                "  url: git@h:x.git\n  ssh_key_file: /k\n  ssh_key_passphrase_env: P\n  ssh_key_passphrase_file: /p\n",
+                "repo.ssh_key_passphrase_file: set either ssh_key_passphrase_env or ssh_key_passphrase_file, not both",
+            ),
+            (
+                "  url: https://h:99999/x.git\n",
+                "repo.url: https://h:99999/x.git has an invalid port",
+            ),
+        ];
+        for (repo, want) in cases {
+            let e = repo_err(repo);
+            assert!(e.contains(want), "{repo}: {e}");
+        }
+        repo_ok("  url: https://h/x.git\n  ca_file: /ca.pem\n");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::DaemonConfig;
 use crate::render::{RenderCache, RenderLimits};
-use crate::source::{Credentials, Source, SourceError, SourceSpec};
+use crate::source::{Credentials, Source, SourceError, SourceErrorKind, SourceSpec, Trust};
 use crate::status::Status;
 use desired::Desired;
 
@@ -25,41 +25,57 @@ use desired::Desired;
 pub enum EngineError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("reading the token of repo.{key}: {message}")]
+    #[error("reading the secret of repo.{key}: {message}")]
     Credentials { key: &'static str, message: String },
     #[error("the git task stopped unexpectedly: {0}")]
     Join(String),
 }
 
-/// The source spec of a daemon config (reads the token from env or file).
+/// The source spec of a daemon config (reads the token and the key's
+/// passphrase from env or file).
 pub fn source_spec(cfg: &DaemonConfig) -> Result<SourceSpec, EngineError> {
     let r = &cfg.repo;
-    let token = match (&r.token_env, &r.token_file) {
-        (Some(var), _) => Some(std::env::var(var).map_err(|_| EngineError::Credentials {
-            key: "token_env",
-            message: format!("environment variable {var} is not set"),
-        })?),
-        (None, Some(file)) => Some(
-            std::fs::read_to_string(file)
-                .map_err(|e| EngineError::Credentials {
-                    key: "token_file",
-                    message: format!("{}: {e}", file.display()),
-                })?
-                .trim()
-                .to_string(),
-        ),
-        (None, None) => None,
-    };
     Ok(SourceSpec {
         url: r.url.clone(),
         branch: r.branch.clone(),
         subdir: r.path.clone(),
         credentials: Credentials {
-            token,
+            token: secret(("token_env", &r.token_env), ("token_file", &r.token_file))?,
             ssh_key_file: r.ssh_key_file.clone(),
+            ssh_key_passphrase: secret(
+                ("ssh_key_passphrase_env", &r.ssh_key_passphrase_env),
+                ("ssh_key_passphrase_file", &r.ssh_key_passphrase_file),
+            )?,
+        },
+        trust: Trust {
+            known_hosts_file: r.known_hosts_file.clone(),
+            ca_file: r.ca_file.clone(),
         },
         mirror_dir: cfg.state_dir.join("mirror"),
     })
+}
+
+/// A secret from an environment variable or a file (trimmed), if either
+/// is configured; errors name the key.
+fn secret(
+    (env_key, env): (&'static str, &Option<String>),
+    (file_key, file): (&'static str, &Option<PathBuf>),
+) -> Result<Option<String>, EngineError> {
+    match (env, file) {
+        (Some(var), _) => std::env::var(var)
+            .map(Some)
+            .map_err(|_| EngineError::Credentials {
+                key: env_key,
+                message: format!("environment variable {var} is not set"),
+            }),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map(|s| Some(s.trim().to_string()))
+            .map_err(|e| EngineError::Credentials {
+                key: file_key,
+                message: format!("{}: {e}", file.display()),
+            }),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The git side of the daemon, shared with blocking tasks.
@@ -71,9 +87,29 @@ pub struct Repo {
     cache: Arc<Mutex<RenderCache>>,
 }
 
+/// What one look at the branch found, as the daemon sees it.
+pub struct Polled {
+    /// The revision to run, rendered, when it differs from the known one.
+    pub desired: Option<Desired>,
+    /// Why the branch could not be read. `desired` then comes from the
+    /// mirror's last good revision (see [`Source::last_good`]).
+    pub error: Option<SourceError>,
+}
+
 impl Repo {
+    /// Opens the source, contacting a remote (the CLI's way: an unreachable
+    /// remote with an empty mirror is an error).
     pub async fn open(spec: SourceSpec) -> Result<Repo, EngineError> {
-        let source = blocking(move || Source::open(spec)).await??;
+        Self::wrap(blocking(move || Source::open(spec)).await??)
+    }
+
+    /// Opens the source without contacting a remote (the daemon's way: it
+    /// starts whatever state the remote is in, see [`Repo::poll_or_last_good`]).
+    pub async fn open_offline(spec: SourceSpec) -> Result<Repo, EngineError> {
+        Self::wrap(blocking(move || Source::open_offline(spec)).await??)
+    }
+
+    fn wrap(source: Source) -> Result<Repo, EngineError> {
         Ok(Repo {
             source: Arc::new(Mutex::new(source)),
             limits: RenderLimits::default(),
@@ -94,19 +130,44 @@ impl Repo {
         .await
     }
 
-    /// Refreshes the branch; renders the head if it is not `known`.
+    /// Refreshes the branch; renders the head if it is not `known`. Any
+    /// error reading the branch is returned (the CLI's way).
     pub async fn poll(&self, known: Option<String>) -> Result<Option<Desired>, EngineError> {
+        let polled = self.look(known, false).await?;
+        match polled.error {
+            Some(e) => Err(e.into()),
+            None => Ok(polled.desired),
+        }
+    }
+
+    /// Refreshes the branch; when it cannot be read, falls back on the
+    /// mirror's last good revision (the daemon's way: a daemon restarted
+    /// during an outage runs what it ran before, and corrects drift).
+    pub async fn poll_or_last_good(&self, known: Option<String>) -> Result<Polled, EngineError> {
+        self.look(known, true).await
+    }
+
+    async fn look(&self, known: Option<String>, fallback: bool) -> Result<Polled, EngineError> {
         let limits = self.limits;
         let cache = self.cache.clone();
-        self.with(move |s| -> Result<Option<Desired>, SourceError> {
-            s.refresh()?;
-            let head = s.head()?;
-            if known.as_deref() == Some(head.id.as_str()) {
-                return Ok(None);
-            }
+        self.with(move |s| -> Result<Polled, SourceError> {
+            let (head, error) = match s.refresh() {
+                Ok(_) => (Some(s.head()?), None),
+                Err(e) if fallback => (s.last_good()?, Some(e)),
+                Err(e) => (None, Some(e)),
+            };
+            let Some(head) = head.filter(|h| known.as_deref() != Some(h.id.as_str())) else {
+                return Ok(Polled {
+                    desired: None,
+                    error,
+                });
+            };
             let snap = s.tree(&head.id)?;
             let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(Some(desired::render_snapshot(&snap, &limits, &mut cache)))
+            Ok(Polled {
+                desired: Some(desired::render_snapshot(&snap, &limits, &mut cache)),
+                error,
+            })
         })
         .await?
         .map_err(EngineError::from)
@@ -163,26 +224,37 @@ pub async fn follow(f: Follow, mut shutdown: watch::Receiver<bool>) {
         }
     });
     let mut known: Option<String> = None;
+    let mut retry = Retry::new(poll);
     loop {
         let started = std::time::Instant::now();
-        let polled = repo.poll(known.clone()).await;
+        let polled = repo.poll_or_last_good(known.clone()).await;
         if let Some(m) = &metrics {
             m.observe_git_fetch(started.elapsed());
         }
-        match polled {
-            Ok(Some(d)) => {
+        let (desired, problem) = match polled {
+            Ok(p) => (p.desired, p.error.map(|e| (e.kind(), e.describe()))),
+            Err(EngineError::Source(e)) => (None, Some((e.kind(), e.describe()))),
+            Err(e) => (None, Some((SourceErrorKind::Repository, e.to_string()))),
+        };
+        if let Some(d) = desired {
+            if problem.is_some() {
+                info!(revision = %d.revision, "running the mirror's last good revision");
+            } else {
                 info!(revision = %d.revision, "new revision");
-                known = Some(d.revision.id.clone());
-                status.set_revision(&d.revision.id);
-                status.set_source_error(None);
-                let _ = tx.send(Some(Arc::new(d)));
             }
-            Ok(None) => status.set_source_error(None),
-            Err(e) => {
-                warn!("git: {e}; the last applied revision stays");
-                status.set_source_error(Some(e.to_string()));
-            }
+            known = Some(d.revision.id.clone());
+            status.set_revision(&d.revision.id);
+            let _ = tx.send(Some(Arc::new(d)));
         }
+        let wait = match &problem {
+            None => retry.succeeded(),
+            Some((kind, message)) => {
+                let wait = retry.failed(*kind);
+                warn!(kind = %kind, retry_in = ?wait, "git: {message}; the last good revision stays");
+                wait
+            }
+        };
+        status.set_source_error(problem);
         let local_change = async {
             match &watcher {
                 Some(w) => w.changed().await,
@@ -193,7 +265,121 @@ pub async fn follow(f: Follow, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
             () = local_change => {},
             () = poke.notified() => {},
-            () = tokio::time::sleep(poll) => {},
+            () = tokio::time::sleep(wait) => {},
         }
+    }
+}
+
+/// When to look at the branch again. After a success: the poll interval.
+/// After a network error: 1 s, doubling up to the poll interval (so a
+/// first start with an unreachable remote gets going soon after it
+/// returns). After an error waiting cannot fix (credentials, host key,
+/// certificate, missing branch, config): the poll interval, doubling up to
+/// [`Retry::SLOW`] — someone has to act; the status and the
+/// `plumb_source_error` metric say who. A webhook or a local commit still
+/// wakes the loop at once.
+#[derive(Debug)]
+pub struct Retry {
+    poll: Duration,
+    next: Option<Duration>,
+}
+
+impl Retry {
+    /// The slowest retry after a non-transient error.
+    pub const SLOW: Duration = Duration::from_secs(300);
+    const FIRST: Duration = Duration::from_secs(1);
+
+    pub fn new(poll: Duration) -> Retry {
+        Retry { poll, next: None }
+    }
+
+    pub fn succeeded(&mut self) -> Duration {
+        self.next = None;
+        self.poll
+    }
+
+    pub fn failed(&mut self, kind: SourceErrorKind) -> Duration {
+        let (first, cap) = if kind.is_transient() {
+            (Self::FIRST.min(self.poll), self.poll)
+        } else {
+            (self.poll, Self::SLOW.max(self.poll))
+        };
+        let wait = self.next.map_or(first, |w| w.max(first)).min(cap);
+        self.next = Some((wait * 2).min(cap));
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_secs(15);
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_network_error_is_retried_soon_then_backs_off_to_the_poll_interval() {
+        let mut r = Retry::new(POLL);
+        let waits: Vec<_> = (0..6).map(|_| r.failed(SourceErrorKind::Network)).collect();
+        assert_eq!(waits, [secs(1), secs(2), secs(4), secs(8), POLL, POLL]);
+        assert_eq!(r.succeeded(), POLL);
+        assert_eq!(r.failed(SourceErrorKind::Network), secs(1), "reset");
+    }
+
+    #[test]
+    fn errors_waiting_cannot_fix_are_retried_slowly() {
+        for kind in [
+            SourceErrorKind::Auth,
+            SourceErrorKind::HostKey,
+            SourceErrorKind::Tls,
+            SourceErrorKind::BranchNotFound,
+        ] {
+            let mut r = Retry::new(POLL);
+            let waits: Vec<_> = (0..7).map(|_| r.failed(kind)).collect();
+            assert_eq!(
+                waits,
+                [
+                    POLL,
+                    secs(30),
+                    secs(60),
+                    secs(120),
+                    secs(240),
+                    Retry::SLOW,
+                    Retry::SLOW
+                ],
+                "{kind}"
+            );
+        }
+        // Never faster than the poll interval, even a long one.
+        let mut r = Retry::new(secs(600));
+        assert_eq!(r.failed(SourceErrorKind::Auth), secs(600));
+        assert_eq!(r.failed(SourceErrorKind::Auth), secs(600));
+    }
+
+    #[test]
+    fn a_secret_comes_from_env_or_file_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        std::fs::write(&file, "  hunter2\n").unwrap();
+        let got = secret(("k_env", &None), ("k_file", &Some(file))).unwrap();
+        assert_eq!(got.as_deref(), Some("hunter2"));
+        let missing = dir.path().join("missing");
+        let err = secret(("k_env", &None), ("k_file", &Some(missing.clone()))).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("reading the secret of repo.k_file: "),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
+        let var = Some("PLUMB_TEST_SURELY_UNSET_VARIABLE".to_string());
+        let err = secret(("k_env", &var), ("k_file", &None)).unwrap_err();
+        assert!(err.to_string().contains("repo.k_env"), "{err}");
+        assert_eq!(secret(("k_env", &None), ("k_file", &None)).unwrap(), None);
     }
 }

@@ -10,6 +10,7 @@
 //!   "generated_at": 1795000000,            // unix seconds
 //!   "revision": "<40 hex>",                // the branch head plumb follows (null before the first read)
 //!   "source_error": null,                  // why the branch cannot be read, if so
+//!   "source_error_kind": null,             // its cause: network|auth|host_key|tls|branch_not_found|config|repository
 //!   "clusters": [ { "name": "prod-eu", "reachable": true, "error": null } ],
 //!   "apps": [ {
 //!     "cluster": "prod-eu", "app": "web",
@@ -40,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::Health;
 use crate::model::{Action, Change};
-use crate::source::Revision;
+use crate::source::{Revision, SourceErrorKind};
 use crate::status::{AppStatus, ClusterStatus, Door, Snapshot, SyncState};
 
 /// The schema's name and version.
@@ -56,6 +57,8 @@ pub struct StatusDoc {
     pub revision: Option<String>,
     #[serde(default)]
     pub source_error: Option<String>,
+    #[serde(default)]
+    pub source_error_kind: Option<SourceErrorKind>,
     #[serde(default)]
     pub clusters: Vec<ClusterStatus>,
     #[serde(default)]
@@ -150,6 +153,7 @@ impl StatusDoc {
             generated_at: now,
             revision: snap.revision.clone(),
             source_error: snap.source_error.clone(),
+            source_error_kind: snap.source_error_kind,
             clusters: snap.clusters.clone(),
             apps: snap.apps.iter().map(|a| AppView::of(a, commits)).collect(),
         }

@@ -9,7 +9,7 @@
 //! - state read from the [`Snapshot`] at scrape time
 //!   ([`Metrics::observe_status`], called by the `/metrics` handler): sync
 //!   state, health, objects by action, applied revision, last sync, drift
-//!   corrections, cluster reachability. So the status store stays the one
+//!   corrections, cluster reachability, the source error's kind. So the status store stays the one
 //!   source of truth and no gauge can disagree with `/api/v1/status`.
 //!
 //! API request counts are read from each tracked [`Cluster`]'s counters at
@@ -33,6 +33,7 @@ use prometheus_client::registry::Registry;
 use crate::cluster::Cluster;
 use crate::health::HealthState;
 use crate::model::Action;
+use crate::source::SourceErrorKind;
 use crate::status::{Snapshot, SyncState};
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
@@ -98,6 +99,11 @@ struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WebhookLabels {
     provider: String,
     result: String,
@@ -132,6 +138,7 @@ pub struct Metrics {
     health_status: Family<HealthLabels, Gauge>,
     open_doors: Family<DoorLabels, Gauge>,
     cluster_reachable: Family<ClusterLabels, Gauge>,
+    source_error: Family<KindLabels, Gauge>,
     api_requests: Family<ApiLabels, Counter>,
     webhook_requests: Family<WebhookLabels, Counter>,
     seen: Mutex<Seen>,
@@ -184,6 +191,7 @@ impl Metrics {
             health_status: Family::default(),
             open_doors: Family::default(),
             cluster_reachable: Family::default(),
+            source_error: Family::default(),
             api_requests: Family::default(),
             webhook_requests: Family::default(),
             seen: Mutex::new(Seen::default()),
@@ -274,6 +282,11 @@ impl Metrics {
             "plumb_cluster_reachable",
             "1 when the cluster's API server answers",
             self.cluster_reachable.clone(),
+        );
+        r.register(
+            "plumb_source_error",
+            "1 for the kind of error reading the config repository now (network, auth, host_key, tls, branch_not_found, config, repository), 0 for the others",
+            self.source_error.clone(),
         );
     }
 
@@ -368,6 +381,14 @@ impl Metrics {
     /// series of apps no longer in it.
     pub fn observe_status(&self, snap: &Snapshot) {
         let mut seen = self.seen();
+        for kind in SourceErrorKind::ALL {
+            let l = KindLabels {
+                kind: kind.as_str().into(),
+            };
+            self.source_error
+                .get_or_create_owned(&l)
+                .set(i64::from(snap.source_error_kind == Some(kind)));
+        }
         for c in &snap.clusters {
             let l = ClusterLabels {
                 cluster: c.name.clone(),

@@ -39,6 +39,7 @@ fn snapshot(apps: Vec<AppStatus>) -> Snapshot {
     Snapshot {
         revision: None,
         source_error: None,
+        source_error_kind: None,
         clusters: vec![
             ClusterStatus {
                 name: "prod-eu".into(),
@@ -77,6 +78,7 @@ fn every_family_is_prefixed_typed_and_documented() {
         ("plumb_app_sync_status", "gauge"),
         ("plumb_app_health_status", "gauge"),
         ("plumb_cluster_reachable", "gauge"),
+        ("plumb_source_error", "gauge"),
         ("plumb_webhook_requests", "counter"),
     ] {
         assert!(
@@ -295,4 +297,31 @@ fn secret_values_never_reach_the_metrics() {
     let t = m.encode();
     lacks(&t, "hunter2");
     lacks(&t, "secret.yaml");
+}
+
+#[test]
+fn the_source_error_gauge_shows_the_current_kind_only() {
+    use crate::source::SourceErrorKind;
+    let m = Metrics::new();
+    let mut snap = snapshot(vec![]);
+    snap.source_error = Some("remote ssh://git@h/x: the ssh host key is not trusted".into());
+    snap.source_error_kind = Some(SourceErrorKind::HostKey);
+    m.observe_status(&snap);
+    let text = m.encode();
+    has(&text, "plumb_source_error{kind=\"host_key\"} 1");
+    for kind in [
+        "network",
+        "auth",
+        "tls",
+        "branch_not_found",
+        "config",
+        "repository",
+    ] {
+        has(&text, &format!("plumb_source_error{{kind=\"{kind}\"}} 0"));
+    }
+    snap.source_error = None;
+    snap.source_error_kind = None;
+    m.observe_status(&snap);
+    let text = m.encode();
+    has(&text, "plumb_source_error{kind=\"host_key\"} 0");
 }

@@ -6,7 +6,10 @@
 //!
 //! - [`Source::open`] opens a local repository (bare or not) in place, or
 //!   mirrors a remote (https, ssh, `git@host:path`, `file://`) into a bare
-//!   repository under the daemon's state dir, fetching only the branch.
+//!   repository under the daemon's state dir, fetching only the branch;
+//!   [`Source::open_offline`] does the same without contacting the remote
+//!   (the daemon), and [`Source::last_good`] names what the mirror can run
+//!   while the remote cannot be read.
 //! - [`Source::head`] / [`Source::refresh`] say which commit the branch is at
 //!   (a remote is asked with a cheap ref listing first and fetched only when
 //!   its branch moved; force-pushes are followed).
@@ -16,12 +19,20 @@
 //! - [`Source::changed_paths`], [`Source::log`] and [`Source::revert`] serve
 //!   selective re-rendering, history and rollback.
 //! - [`watch_local`] wakes the daemon when a local repository's branch moves.
+//!
+//! Credentials go only where they belong: a token only over https and only
+//! to the configured host and port (a redirect elsewhere gets nothing), an
+//! ssh key only to the configured ssh host; a URL with an embedded password
+//! is refused and never written anywhere ([`url`]). Host keys and
+//! certificates are checked against the configured trust ([`Trust`]).
 
 mod error;
 mod remote;
 mod repo;
 mod revert;
 mod snapshot;
+mod trust;
+mod url;
 mod watch;
 
 #[cfg(test)]
@@ -32,9 +43,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use error::SourceError;
+pub use error::{SourceError, SourceErrorKind};
 pub use repo::Source;
 pub use snapshot::{EntryKind, FileEntry, Skipped, Snapshot};
+pub use trust::Trust;
+pub use url::{RemoteUrl, Scheme, redact};
 pub use watch::{LocalWatcher, watch_local};
 
 /// Result of every fallible operation of this module.
@@ -52,6 +65,8 @@ pub struct SourceSpec {
     pub subdir: String,
     /// Credentials for a remote; ignored for a local path.
     pub credentials: Credentials,
+    /// Which ssh host keys and TLS CAs a remote is checked against.
+    pub trust: Trust,
     /// Where a remote is mirrored (a bare repository, created if missing).
     /// Ignored for a local path.
     pub mirror_dir: PathBuf,
@@ -61,11 +76,12 @@ pub struct SourceSpec {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     /// https: sent as the password, with the user name of the URL or
-    /// `x-access-token`.
+    /// `x-access-token` — only over https, only to the URL's host and port.
     pub token: Option<String>,
-    /// ssh: a private key file (without passphrase); without it the ssh
-    /// agent is asked.
+    /// ssh: a private key file; without it the ssh agent is asked.
     pub ssh_key_file: Option<PathBuf>,
+    /// The passphrase of `ssh_key_file`, if it has one.
+    pub ssh_key_passphrase: Option<String>,
 }
 
 impl fmt::Debug for Credentials {
@@ -73,6 +89,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("ssh_key_file", &self.ssh_key_file)
+            .field(
+                "ssh_key_passphrase",
+                &self.ssh_key_passphrase.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -125,13 +145,5 @@ impl fmt::Display for Revision {
 /// Whether `url` names a remote (anything git would reach through a
 /// transport) rather than a local path.
 pub fn is_remote_url(url: &str) -> bool {
-    if url.contains("://") {
-        return true;
-    }
-    // scp-like syntax, `[user@]host:path`: a colon before any slash.
-    match (url.find(':'), url.find('/')) {
-        (Some(colon), Some(slash)) => colon < slash && colon > 1,
-        (Some(colon), None) => colon > 1,
-        _ => false,
-    }
+    url.contains("://") || url::is_scp_like(url)
 }

@@ -4,8 +4,12 @@ use std::collections::BTreeSet;
 
 use git2::{Commit, DiffOptions, ErrorCode, Oid, Repository, Sort, Tree};
 
+use super::remote::Access;
 use super::snapshot::{EntryKind, split_path};
-use super::{Result, Revision, Snapshot, SourceError, SourceSpec, is_remote_url, remote};
+use super::url::redact;
+use super::{
+    Result, Revision, Snapshot, SourceError, SourceErrorKind, SourceSpec, is_remote_url, remote,
+};
 
 /// One repository and one branch: a local repository opened in place, or a
 /// remote mirrored into a bare repository.
@@ -16,8 +20,8 @@ use super::{Result, Revision, Snapshot, SourceError, SourceSpec, is_remote_url, 
 pub struct Source {
     pub(super) spec: SourceSpec,
     pub(super) repo: Repository,
-    /// The remote's URL; `None` for a local repository.
-    pub(super) remote: Option<String>,
+    /// How to reach the remote; `None` for a local repository.
+    pub(super) remote: Option<Access>,
     /// Where the repository is, for messages: the path or the URL.
     pub(super) location: String,
     /// The branch id last reported by `open`, `head` or `refresh`.
@@ -40,30 +44,12 @@ impl Source {
     /// Opens the source. A local path is opened in place (bare or not; it
     /// must be a repository itself, parents are not searched). A remote is
     /// mirrored into `spec.mirror_dir` and its branch fetched; if the remote
-    /// cannot be reached but the mirror already has the branch, the source
-    /// opens on the mirror (with a warning) and a later
+    /// cannot be reached (or refuses) but the mirror already has the branch,
+    /// the source opens on the mirror (with a warning) and a later
     /// [`refresh`](Self::refresh) catches up. A branch that does not exist
     /// yet is not an error here: [`head`](Self::head) reports it.
     pub fn open(spec: SourceSpec) -> Result<Source> {
-        validate(&spec)?;
-        let _span =
-            tracing::debug_span!("source.open", url = %spec.url, branch = %spec.branch).entered();
-        let remote = is_remote_url(&spec.url).then(|| spec.url.clone());
-        let repo = match &remote {
-            Some(url) => remote::open_mirror(&spec.mirror_dir, url, &spec.branch)?,
-            None => Repository::open(&spec.url).map_err(|source| SourceError::Open {
-                location: spec.url.clone(),
-                source,
-            })?,
-        };
-        let mut source = Source {
-            location: spec.url.clone(),
-            spec,
-            repo,
-            remote,
-            known: None,
-            fetches: 0,
-        };
+        let mut source = Self::open_offline(spec)?;
         if source.remote.is_some() {
             source.open_remote()?;
         }
@@ -71,19 +57,72 @@ impl Source {
         Ok(source)
     }
 
+    /// Opens the source without contacting a remote: the mirror is opened
+    /// (or created, empty) as it is, and the first [`refresh`](Self::refresh)
+    /// fetches. What the daemon uses, so that it starts (and serves what
+    /// the mirror holds, see [`last_good`](Self::last_good)) whatever state
+    /// the remote is in. The URL, the credential and trust files are still
+    /// checked here.
+    pub fn open_offline(spec: SourceSpec) -> Result<Source> {
+        validate(&spec)?;
+        let location = redact(&spec.url);
+        let _span =
+            tracing::debug_span!("source.open", url = %location, branch = %spec.branch).entered();
+        let (repo, remote) = if is_remote_url(&spec.url) {
+            let access = Access::new(&spec.url, &spec.credentials, &spec.trust)?;
+            let repo = remote::open_mirror(&spec.mirror_dir, &spec.url, &spec.branch)?;
+            (repo, Some(access))
+        } else {
+            let repo = Repository::open(&spec.url).map_err(|source| SourceError::Open {
+                location: location.clone(),
+                source,
+            })?;
+            (repo, None)
+        };
+        Ok(Source {
+            location,
+            spec,
+            repo,
+            remote,
+            known: None,
+            fetches: 0,
+        })
+    }
+
     fn open_remote(&mut self) -> Result<()> {
         match self.sync_remote() {
             Ok(()) | Err(SourceError::BranchNotFound { .. }) => Ok(()),
-            Err(e @ (SourceError::Unreachable { .. } | SourceError::Auth { .. })) => {
+            Err(e) if e.kind() != SourceErrorKind::Repository => {
                 if self.branch_id()?.is_none() {
                     return Err(e);
                 }
-                tracing::warn!(error = %e, mirror = %self.spec.mirror_dir.display(),
-                    "remote unreachable, starting from the mirror");
+                tracing::warn!(error = %e.describe(), mirror = %self.spec.mirror_dir.display(),
+                    "remote not readable, starting from the mirror");
                 Ok(())
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The revision to run when the remote cannot be read: the mirror's
+    /// branch, or — when the remote lost the branch — the commit it was at
+    /// when it was last seen (`refs/plumb/last-good/<branch>`). `None` when
+    /// the mirror never held the branch. For a local repository, the
+    /// branch's head if it has one.
+    pub fn last_good(&self) -> Result<Option<Revision>> {
+        let id = match self.branch_id()? {
+            Some(id) => Some(id),
+            None if self.remote.is_some() => self.ref_id(&self.last_good_ref())?,
+            None => None,
+        };
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let commit = self.repo.find_commit(id).map_err(SourceError::git(
+            "reading the last good commit",
+            &self.location,
+        ))?;
+        Ok(Some(Revision::of(&commit)))
     }
 
     /// Whether the source is a remote (mirrored) rather than a local path.
@@ -133,18 +172,25 @@ impl Source {
     /// only if the ids differ. A branch gone from the remote is removed from
     /// the mirror too (so that `head` agrees) and reported.
     pub(super) fn sync_remote(&mut self) -> Result<()> {
-        let Some(url) = self.remote.clone() else {
+        let Some(access) = &self.remote else {
             return Ok(());
         };
-        let _span = tracing::debug_span!("source.sync", url = %url).entered();
-        let creds = &self.spec.credentials;
-        let remote_id = remote::ls_remote(&self.repo, &url, &self.spec.branch, creds)?;
+        let _span = tracing::debug_span!("source.sync", url = %self.location).entered();
+        let remote_id = remote::ls_remote(&self.repo, access, &self.spec.branch)?;
         let mirror_id = self.branch_id()?;
+        let git = |context| SourceError::git(context, &self.location);
         match remote_id {
             None => {
+                // The branch is pruned (so that `head` agrees with the
+                // remote) but its last commit is kept aside: a daemon
+                // restarted now still runs it (see `last_good`).
+                if let Some(id) = mirror_id {
+                    self.repo
+                        .reference(&self.last_good_ref(), id, true, "plumb: branch gone")
+                        .map_err(git("keeping the last good commit"))?;
+                }
                 if let Ok(mut r) = self.repo.find_reference(&self.branch_ref()) {
-                    r.delete()
-                        .map_err(SourceError::git("pruning the branch", &self.location))?;
+                    r.delete().map_err(git("pruning the branch"))?;
                 }
                 Err(self.branch_not_found())
             }
@@ -152,7 +198,11 @@ impl Source {
             Some(id) => {
                 tracing::debug!(remote = %id, mirror = ?mirror_id, "fetching");
                 self.fetches += 1;
-                remote::fetch(&self.repo, &url, &self.spec.branch, creds)
+                remote::fetch(&self.repo, access, &self.spec.branch)?;
+                if let Ok(mut r) = self.repo.find_reference(&self.last_good_ref()) {
+                    r.delete().map_err(git("dropping the kept commit"))?;
+                }
+                Ok(())
             }
         }
     }
@@ -216,6 +266,19 @@ impl Source {
         format!("refs/heads/{}", self.spec.branch)
     }
 
+    /// Where the mirror keeps the commit of a branch the remote lost.
+    fn last_good_ref(&self) -> String {
+        format!("refs/plumb/last-good/{}", self.spec.branch)
+    }
+
+    fn ref_id(&self, name: &str) -> Result<Option<Oid>> {
+        match self.repo.refname_to_id(name) {
+            Ok(id) => Ok(Some(id)),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(SourceError::git("reading a reference", &self.location)(e)),
+        }
+    }
+
     pub(super) fn branch_not_found(&self) -> SourceError {
         SourceError::BranchNotFound {
             branch: self.spec.branch.clone(),
@@ -225,11 +288,7 @@ impl Source {
 
     /// The branch's id, `None` if there is no such branch.
     pub(super) fn branch_id(&self) -> Result<Option<Oid>> {
-        match self.repo.refname_to_id(&self.branch_ref()) {
-            Ok(id) => Ok(Some(id)),
-            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(SourceError::git("reading the branch", &self.location)(e)),
-        }
+        self.ref_id(&self.branch_ref())
     }
 
     pub(super) fn branch_commit(&self) -> Result<Commit<'_>> {
@@ -279,6 +338,17 @@ fn validate(spec: &SourceSpec) -> Result<()> {
     };
     if spec.url.trim().is_empty() {
         return Err(invalid("url", &spec.url, "empty"));
+    }
+    // Checked before anything is written: a URL embedding a password is
+    // never stored in the mirror's config (nor shown: see `redact`).
+    if let Ok(Some(url)) = super::RemoteUrl::parse(&spec.url)
+        && url.has_password
+    {
+        return Err(invalid(
+            "url",
+            &redact(&spec.url),
+            "embeds a password; give the token with token_env or token_file",
+        ));
     }
     let refname = format!("refs/heads/{}", spec.branch);
     if spec.branch.is_empty() || !git2::Reference::is_valid_name(&refname) {

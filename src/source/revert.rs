@@ -11,7 +11,7 @@ const DIRTY_PATHS_SHOWN: usize = 10;
 /// Where the branch lives, which decides what a new commit must update.
 enum Target {
     /// A remote: commit in the mirror, then push.
-    Remote(String),
+    Remote,
     /// Checked out in a (clean) working tree: update index and files too.
     Worktree,
     /// A bare repository, or a branch not checked out: move the ref only.
@@ -51,7 +51,7 @@ impl Source {
         let reflog = format!("revert: {}", message.lines().next().unwrap_or_default());
         let head_id = head.id();
         match target {
-            Target::Remote(url) => self.publish(&url, head_id, new_id, &reflog)?,
+            Target::Remote => self.publish(head_id, new_id, &reflog)?,
             Target::Worktree => self.check_out(head_id, new_id, &reflog)?,
             Target::RefOnly => self.move_branch(head_id, new_id, &reflog)?,
         }
@@ -94,8 +94,8 @@ impl Source {
 
     /// Where the branch lives; refuses a dirty working tree holding it.
     fn revert_target(&self) -> Result<Target> {
-        if let Some(url) = &self.remote {
-            return Ok(Target::Remote(url.clone()));
+        if self.remote.is_some() {
+            return Ok(Target::Remote);
         }
         let Some(workdir) = self.repo.workdir() else {
             return Ok(Target::RefOnly);
@@ -191,9 +191,12 @@ impl Source {
 
     /// Moves the mirror's branch to `new` and pushes it; if the push fails,
     /// the mirror's branch goes back to `old`.
-    fn publish(&self, url: &str, old: Oid, new: Oid, reflog: &str) -> Result<()> {
+    fn publish(&self, old: Oid, new: Oid, reflog: &str) -> Result<()> {
+        let Some(access) = &self.remote else {
+            return self.move_branch(old, new, reflog);
+        };
         self.move_branch(old, new, reflog)?;
-        let pushed = remote::push(&self.repo, url, &self.spec.branch, &self.spec.credentials);
+        let pushed = remote::push(&self.repo, access, &self.spec.branch);
         if let Err(e) = &pushed {
             tracing::warn!(error = %e, "push failed, restoring the mirror's branch");
             if let Err(restore) = self.move_branch(new, old, "plumb: push failed, restored") {

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Action, Change, ChangeSet};
+use crate::source::SourceErrorKind;
 
 /// Where an app stands on a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -158,6 +159,9 @@ pub struct Snapshot {
     pub revision: Option<String>,
     /// Why the branch could not be read (the last revision stays applied).
     pub source_error: Option<String>,
+    /// Its cause (network, auth, host key, tls, …).
+    #[serde(default)]
+    pub source_error_kind: Option<SourceErrorKind>,
     pub clusters: Vec<ClusterStatus>,
     pub apps: Vec<AppStatus>,
 }
@@ -171,7 +175,7 @@ pub struct Status {
 #[derive(Debug, Default)]
 struct Inner {
     revision: Option<String>,
-    source_error: Option<String>,
+    source_error: Option<(SourceErrorKind, String)>,
     clusters: BTreeMap<String, ClusterStatus>,
     apps: BTreeMap<(String, String), AppStatus>,
 }
@@ -189,7 +193,9 @@ impl Status {
         self.write().revision = Some(rev.to_string());
     }
 
-    pub fn set_source_error(&self, e: Option<String>) {
+    /// Why the branch cannot be read (its kind and the whole message), or
+    /// `None` once it can.
+    pub fn set_source_error(&self, e: Option<(SourceErrorKind, String)>) {
         self.write().source_error = e;
     }
 
@@ -230,7 +236,8 @@ impl Status {
         let inner = self.read();
         Snapshot {
             revision: inner.revision.clone(),
-            source_error: inner.source_error.clone(),
+            source_error: inner.source_error.as_ref().map(|(_, m)| m.clone()),
+            source_error_kind: inner.source_error.as_ref().map(|(k, _)| *k),
             clusters: inner.clusters.values().cloned().collect(),
             apps: inner.apps.values().cloned().collect(),
         }

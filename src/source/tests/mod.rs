@@ -1,10 +1,15 @@
 //! Tests of the source stage against real repositories made with the `git`
 //! command line in temporary folders.
 
+mod access;
+mod https;
 mod local;
 mod remote;
 mod revert;
 mod snapshot;
+mod ssh;
+mod trust;
+mod url;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -122,6 +127,7 @@ pub(super) fn spec(url: &str, mirror: &Path) -> SourceSpec {
         branch: "main".to_string(),
         subdir: ".".to_string(),
         credentials: Credentials::default(),
+        trust: super::Trust::default(),
         mirror_dir: mirror.to_path_buf(),
     }
 }

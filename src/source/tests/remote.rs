@@ -215,3 +215,56 @@ fn a_mirror_follows_a_changed_url() {
     let origin = mirror.find_remote("origin").unwrap();
     assert_eq!(origin.url(), Some(new.url().as_str()));
 }
+
+#[test]
+fn the_last_good_revision_outlives_an_outage_and_a_deleted_branch() {
+    let remote = Remote::new();
+    let head = remote.work.rev("HEAD");
+    drop(Source::open(remote.spec()).unwrap());
+
+    // Reopened offline while the remote is gone: the mirror's head.
+    let moved = remote.state.path().join("moved.git");
+    std::fs::rename(&remote.server.path, &moved).unwrap();
+    let mut source = Source::open_offline(remote.spec()).unwrap();
+    assert_eq!(source.fetch_count(), 0);
+    let err = source.refresh().unwrap_err();
+    assert_eq!(err.kind(), crate::source::SourceErrorKind::Network);
+    assert_eq!(source.last_good().unwrap().unwrap().id, head);
+    std::fs::rename(&moved, &remote.server.path).unwrap();
+
+    // The branch deleted on the remote: `head` says so, but the commit it
+    // was at stays the last good one, also for a source opened later.
+    remote
+        .work
+        .git(&["push", "-q", "origin", "HEAD:refs/heads/tmp"]);
+    remote
+        .server
+        .git(&["symbolic-ref", "HEAD", "refs/heads/tmp"]);
+    remote.work.git(&["push", "-q", "origin", ":main"]);
+    let err = source.refresh().unwrap_err();
+    assert!(matches!(err, SourceError::BranchNotFound { .. }), "{err}");
+    assert!(source.head().is_err());
+    drop(source);
+    let source = Source::open_offline(remote.spec()).unwrap();
+    assert_eq!(source.last_good().unwrap().unwrap().id, head);
+
+    // Back on the remote: the kept commit is dropped, the branch rules.
+    let again = remote.push("config/a.yaml", "a: 1\n");
+    let mut source = source;
+    assert_eq!(source.refresh().unwrap().unwrap().id, again);
+    assert_eq!(source.last_good().unwrap().unwrap().id, again);
+    let mirror = git2::Repository::open_bare(remote.mirror()).unwrap();
+    assert!(mirror.find_reference("refs/plumb/last-good/main").is_err());
+}
+
+#[test]
+fn a_first_offline_open_needs_no_remote() {
+    let state = TempDir::new().unwrap();
+    let gone = spec(
+        "file:///nonexistent/plumb/repo.git",
+        &state.path().join("m"),
+    );
+    let mut source = Source::open_offline(gone).unwrap();
+    assert!(source.last_good().unwrap().is_none());
+    assert!(source.refresh().unwrap_err().is_retryable());
+}
