@@ -15,7 +15,6 @@
 //! 4. Prune in reverse order, only after every write succeeded.
 //! 5. Write the final inventory (only if it changed).
 
-pub mod inventory;
 pub mod order;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,10 +25,10 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
-use crate::inventory::{Entry, HashKey, Inventory};
 use crate::live::LiveCache;
 use crate::model::{Action, ChangeSet, DesiredObject, DesiredSet, ObjectRef, Origin};
 use crate::plan::LiveObject;
+use crate::records::{self, Entry, HashKey, Inventory};
 use order::{Stage, is_crd, kind_rank, stage_of};
 
 /// What one app allows apply to do.
@@ -175,7 +174,7 @@ pub async fn apply_app(
         key: inventory.key.clone(),
     };
     if changed || next.revision != inventory.revision {
-        match inventory::write(cluster, &next).await {
+        match records::write(cluster, &next).await {
             Ok(parts) => next.parts = parts,
             Err(e) => {
                 let stored = Inventory {
@@ -398,7 +397,7 @@ impl Run<'_> {
             parts: self.parts,
             key: self.key.clone(),
         };
-        self.parts = inventory::write(self.cluster, &inv)
+        self.parts = records::write(self.cluster, &inv)
             .await
             .map_err(|e| ApplyError::Inventory(e.to_string()))?;
         self.stored = ahead.clone();

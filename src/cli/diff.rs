@@ -15,8 +15,8 @@ use crate::engine::clusters::{self, Embedded};
 use crate::engine::desired::Desired;
 use crate::engine::worker::{Worker, WorkerOptions};
 use crate::engine::{self, Repo};
-use crate::inventory::Inventory;
 use crate::model::{Action, Change, ChangeSet, secret};
+use crate::records::Inventory;
 use crate::status::Status;
 use crate::status::verdict::Verdict;
 

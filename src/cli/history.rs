@@ -21,7 +21,7 @@ pub fn history(g: &Global, limit: usize) -> anyhow::Result<ExitCode> {
         let conns = clusters::connect(&cfg, Embedded::Attach, None).await?;
         let mut running: Vec<(String, Option<String>)> = Vec::new();
         for (name, cluster) in &conns.clusters {
-            let rev = crate::apply::inventory::read_synced_revision(cluster)
+            let rev = crate::records::read_synced_revision(cluster)
                 .await
                 .ok()
                 .flatten();

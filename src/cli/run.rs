@@ -147,7 +147,7 @@ fn start_leader_election(
     Ok(Some(tokio::spawn(async move {
         // The Lease's namespace must exist before anyone can hold it.
         if namespace == crate::model::SYSTEM_NAMESPACE {
-            while let Err(e) = crate::apply::inventory::ensure_namespace(&home).await {
+            while let Err(e) = crate::records::ensure_namespace(&home).await {
                 tracing::debug!("creating {namespace} for the lease: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

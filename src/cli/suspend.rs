@@ -5,9 +5,9 @@
 use std::process::ExitCode;
 
 use super::{EXIT_ERROR, Global};
-use crate::apply::inventory::{Suspension, delete_suspension, write_suspension};
 use crate::config::DaemonConfig;
 use crate::engine::clusters::{self, Embedded};
+use crate::records::{Suspension, delete_suspension, write_suspension};
 use crate::status;
 
 /// Suspends (`Some((reason, who))`) or resumes (`None`) an app.

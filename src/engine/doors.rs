@@ -21,10 +21,10 @@ use kube::runtime::watcher::{self, Event};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::apply::inventory::{SUSPENSION_LABEL, Suspension};
 use crate::config::repo::AppSpec;
 use crate::model::{Action, ChangeSet, ObjectRef, SYSTEM_NAMESPACE};
 use crate::plan::LiveLookup;
+use crate::records::{SUSPENSION_LABEL, Suspension};
 use crate::status::{self, Door, DoorKind};
 
 /// When a correction loop counts as a fight.

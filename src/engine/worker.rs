@@ -20,11 +20,11 @@ use crate::cluster::{Cluster, ClusterError};
 use crate::config::RepoConfig;
 use crate::config::repo::AppSpec;
 use crate::health::{self, Health, HealthState};
-use crate::inventory::{HashKey, Inventory};
 use crate::live::LiveCache;
 use crate::metrics::Metrics;
 use crate::model::{Action, ChangeSet, DesiredSet};
 use crate::plan::{self, LiveLookup, PrunePolicy};
+use crate::records::{self, HashKey, Inventory};
 use crate::status::verdict::{Decision, Verdict, owned_conflicts, prune_conflicts};
 use crate::status::{Status, SyncState};
 use std::collections::HashMap;
@@ -387,12 +387,10 @@ impl Worker {
     /// Every record, and the inventory key, created once per cluster by a
     /// replica that may write (a reader never writes: `plumb diff` plans
     /// with the records as they are).
-    async fn read_records(
-        &self,
-    ) -> Result<apply::inventory::Records, apply::inventory::StoreError> {
-        let mut records = apply::inventory::read_all(&self.cluster).await?;
+    async fn read_records(&self) -> Result<records::Records, records::StoreError> {
+        let mut records = records::read_all(&self.cluster).await?;
         if !records.key.is_set() && self.writes && self.is_leader() {
-            let key = apply::inventory::ensure_key(&self.cluster).await?;
+            let key = records::ensure_key(&self.cluster).await?;
             for inv in records.inventories.values_mut() {
                 inv.key = key.clone();
             }
@@ -575,7 +573,7 @@ impl Worker {
         if !all_synced || recorded || unchanged {
             return;
         }
-        match apply::inventory::write_synced_revision(&self.cluster, &desired.revision.id).await {
+        match records::write_synced_revision(&self.cluster, &desired.revision.id).await {
             Ok(()) => {
                 self.synced_revision = Some(desired.revision.id.clone());
                 self.changed_since_record = false;

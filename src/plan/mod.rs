@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::inventory::Inventory;
 use crate::model::{
     APP_LABEL, Action, Change, ChangeSet, DISABLED, DesiredSet, ObjectRef, PRUNE_ANNOTATION,
     RECONCILE_ANNOTATION,
 };
+use crate::records::Inventory;
 
 /// What plan needs to know of one live object (kept small: the live cache
 /// holds one per managed object).

@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::*;
-use crate::inventory::{Entry, short};
 use crate::model::{DesiredObject, Origin};
+use crate::records::inventory::{Entry, short};
 
 fn id(name: &str) -> ObjectRef {
     ObjectRef {

@@ -1,11 +1,20 @@
-//! Reading and writing inventories in the cluster.
+//! records: everything plumb keeps in a cluster about itself, in
+//! `plumb-system` — each app's inventory (codec in [`inventory`]), the key
+//! sealing Secrets' hashes, suspensions (`plumb suspend`), and the revision
+//! the whole cluster last ran. The one home of that state: the engine, the
+//! apply stage and the CLI read and write it only through this module.
+//! Must not plan or apply objects of apps.
+
+pub mod inventory;
+
+pub use inventory::{Entry, HashKey, Inventory, InventoryError};
 
 use serde_json::json;
 use std::collections::BTreeMap;
 
 use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
-use crate::inventory::{HashKey, Inventory, InventoryError, KEY_DATA, KEY_SECRET, part_name};
 use crate::model::SYSTEM_NAMESPACE;
+use inventory::{KEY_DATA, KEY_SECRET, part_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
