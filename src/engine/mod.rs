@@ -6,6 +6,7 @@ pub mod clusters;
 pub mod desired;
 pub mod doors;
 pub mod order;
+pub mod retry;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -15,17 +15,16 @@ use tracing::{Instrument, info, info_span, warn};
 use super::desired::Desired;
 use super::doors::{Doors, FightPolicy, SuspensionEvent};
 use super::order::{Needs, Provides, dependency_order, set_of, with_dependencies};
+use super::retry::{Retries, cluster_backoff};
 use crate::apply::{self, ApplyError, ApplyOptions, ApplyOutcome};
 use crate::cluster::{Cluster, ClusterError};
 use crate::config::RepoConfig;
 use crate::config::repo::AppSpec;
-use crate::health::{self, Health, HealthState};
 use crate::live::LiveCache;
 use crate::metrics::Metrics;
-use crate::model::{Action, ChangeSet, DesiredSet};
-use crate::plan::{self, LiveLookup, PrunePolicy};
+use crate::model::{ChangeSet, DesiredSet};
 use crate::records::{self, HashKey, Inventory};
-use crate::status::verdict::{Decision, Verdict, owned_conflicts, prune_conflicts};
+use crate::status::verdict::Verdict;
 use crate::status::{Status, SyncState};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,13 +97,6 @@ struct ApplyJob {
     started: std::time::Instant,
 }
 
-/// A retry scheduled for a failed app.
-#[derive(Debug, Clone, Copy)]
-struct Retry {
-    attempts: u32,
-    at: Instant,
-}
-
 pub struct Worker {
     cluster: Arc<Cluster>,
     live: Arc<LiveCache>,
@@ -115,7 +107,7 @@ pub struct Worker {
     inventories: Option<BTreeMap<String, Inventory>>,
     /// The cluster's key sealing Secrets' hashes in inventories.
     key: HashKey,
-    retries: BTreeMap<String, Retry>,
+    retries: Retries,
     /// Consecutive failures to reach the cluster.
     unreachable: u32,
     /// The revision recorded on the cluster as the last one that changed it
@@ -147,7 +139,7 @@ impl Worker {
             opts,
             inventories: None,
             key: HashKey::default(),
-            retries: BTreeMap::new(),
+            retries: Retries::default(),
             unreachable: 0,
             synced_revision: None,
             changed_since_record: false,
@@ -264,7 +256,7 @@ impl Worker {
                     }
                 }
                 _ = tokio::time::sleep_until(next_retry) => {
-                    let due = self.due_retries();
+                    let due = self.retries.due();
                     if due.is_empty() || self.inventories.is_none() { dirty = None; } else {
                         dirty.get_or_insert_with(BTreeSet::new).extend(due);
                     }
@@ -402,24 +394,9 @@ impl Worker {
     fn next_wakeup(&self) -> Instant {
         let resync = Instant::now() + self.opts.resync;
         if self.inventories.is_none() {
-            let backoff =
-                Duration::from_millis(250u64.saturating_mul(1 << self.unreachable.min(7)));
-            return Instant::now() + backoff.min(Duration::from_secs(30));
+            return Instant::now() + cluster_backoff(self.unreachable);
         }
-        self.retries
-            .values()
-            .map(|r| r.at)
-            .min()
-            .map_or(resync, |t| t.min(resync))
-    }
-
-    fn due_retries(&self) -> BTreeSet<String> {
-        let now = Instant::now();
-        self.retries
-            .iter()
-            .filter(|(_, r)| r.at <= now)
-            .map(|(a, _)| a.clone())
-            .collect()
+        self.retries.next().map_or(resync, |t| t.min(resync))
     }
 
     /// The apps of `next` that need a look after `prev`: those whose
@@ -448,7 +425,7 @@ impl Worker {
                 .status
                 .app(cluster, &app)
                 .is_some_and(|s| s.sync == SyncState::Synced);
-            if !(same_spec && same_set && in_sync) || self.retries.contains_key(&app) {
+            if !(same_spec && same_set && in_sync) || self.retries.pending(&app) {
                 out.insert(app);
             }
         }
@@ -584,19 +561,10 @@ impl Worker {
 
     fn schedule(&mut self, app: &str, state: Option<ApplyError>) {
         match state {
-            None => {
-                self.retries.remove(app);
-            }
+            None => self.retries.succeeded(app),
             Some(e) => {
-                let attempts = self.retries.get(app).map_or(1, |r| r.attempts + 1);
-                let secs = if e.is_retryable() {
-                    1u64 << attempts.min(6)
-                } else {
-                    60
-                };
-                let at = Instant::now() + Duration::from_secs(secs);
-                self.retries.insert(app.to_string(), Retry { attempts, at });
-                if e.is_retryable() && matches!(e, ApplyError::Inventory(_)) {
+                self.retries.failed(app, e.is_retryable());
+                if matches!(e, ApplyError::Inventory(_)) {
                     self.inventories = None; // re-read once the cluster answers
                 }
             }
@@ -625,265 +593,6 @@ impl Worker {
         };
         self.status.retain_apps(cluster, &keep);
     }
-
-    /// Decides an app's fate, records it as the app's status, and says
-    /// what is left to apply, if anything.
-    async fn prepare_app(
-        &mut self,
-        desired: &Desired,
-        app: &str,
-        spec: &AppSpec,
-        started: std::time::Instant,
-    ) -> Step {
-        let rev = desired.revision.id.clone();
-        let Some((verdict, set, inventory)) = self.decide(desired, app, spec).await else {
-            return Step::Done(None);
-        };
-        self.status.update(&self.cluster.name, app, |s| {
-            s.record_verdict(&rev, &verdict)
-        });
-        match verdict {
-            Verdict::NotReady(why) => Step::Done(Some(ApplyError::NotReady(why))),
-            Verdict::Planned {
-                cs,
-                decision: Decision::Apply { prune_conflicts },
-                ..
-            } => {
-                info!(
-                    creates = cs.count(Action::Create),
-                    updates = cs.count(Action::Update),
-                    corrections = cs.count(Action::Correct),
-                    prunes = cs.count(Action::Prune),
-                    "applying"
-                );
-                match set {
-                    Some(set) => Step::Apply(Box::new(ApplyJob {
-                        app: app.to_string(),
-                        rev,
-                        set,
-                        inventory,
-                        cs,
-                        policy: apply::AppPolicy { adopt: spec.adopt },
-                        prune_conflicts,
-                        started,
-                    })),
-                    None => Step::Done(None),
-                }
-            }
-            _ => Step::Done(None),
-        }
-    }
-
-    /// The one decision on an app on this cluster, used by the daemon,
-    /// `plumb sync --once` and `plumb diff` alike (so a diff shows what the
-    /// daemon does): `None` when the app has no render here. Writes nothing,
-    /// not even status; waits only for the live cache's initial lists.
-    async fn decide(
-        &mut self,
-        desired: &Desired,
-        app: &str,
-        spec: &AppSpec,
-    ) -> Option<(Verdict, Option<Arc<DesiredSet>>, Inventory)> {
-        let render = desired.clusters.get(&self.cluster.name)?.apps.get(app)?;
-        let inventory = self.inventory_of(app);
-        let set = match render {
-            Err(errs) => {
-                let errs = errs.iter().map(ToString::to_string).collect();
-                return Some((Verdict::RenderFailed(errs), None, inventory));
-            }
-            Ok(set) => set.clone(),
-        };
-        if let Some(dependency) = self.unsynced_dependency(spec) {
-            return Some((Verdict::Waiting { dependency }, Some(set), inventory));
-        }
-        if let Err(e) = self.watch_kinds(&set).await {
-            return Some((Verdict::NotReady(e.to_string()), Some(set), inventory));
-        }
-        let policy = PrunePolicy {
-            prune: spec.prune,
-            allow_mass_prune: spec.allow_mass_prune,
-        };
-        let mut cs = plan::plan(&set, &desired.revision.id, &inventory, &*self.live, policy);
-        let suspended = self.doors.suspension(app, spec);
-        if suspended.is_none() {
-            self.doors.guard_corrections(&mut cs, &*self.live);
-        }
-        let mut doors = self.doors.object_doors(&cs);
-        doors.extend(suspended.clone());
-        let owned = owned_conflicts(&cs);
-        let decision = if let Some(door) = suspended {
-            Decision::Suspended {
-                reason: door.reason,
-            }
-        } else if !owned.is_empty() {
-            Decision::Conflicts(owned)
-        } else if !cs.has_writes() {
-            Decision::InSync {
-                prune_conflicts: prune_conflicts(&cs),
-            }
-        } else if !self.is_leader() {
-            Decision::Standby
-        } else {
-            Decision::Apply {
-                prune_conflicts: prune_conflicts(&cs),
-            }
-        };
-        let verdict = Verdict::Planned {
-            cs,
-            doors,
-            decision,
-        };
-        Some((verdict, Some(set), inventory))
-    }
-
-    /// Takes in what applying an app produced.
-    fn complete(&mut self, desired: &Desired, (job, outcome): (Box<ApplyJob>, ApplyOutcome)) {
-        if let Some(invs) = self.inventories.as_mut() {
-            invs.insert(job.app.clone(), outcome.inventory);
-        }
-        if !outcome.adopted.is_empty() {
-            self.status.update(&self.cluster.name, &job.app, |s| {
-                s.notes = outcome.adopted.clone();
-            });
-        }
-        let corrections = if outcome.error.is_none() {
-            job.cs.count(Action::Correct) as u64
-        } else {
-            0
-        };
-        self.finish(
-            &job.app,
-            &job.rev,
-            outcome.error.as_ref(),
-            &job.prune_conflicts,
-            corrections,
-        );
-        self.after_app(desired, &job.app, job.started, outcome.error);
-    }
-
-    /// Health, metrics and the retry schedule of an app just reconciled.
-    fn after_app(
-        &mut self,
-        desired: &Desired,
-        app: &str,
-        started: std::time::Instant,
-        state: Option<ApplyError>,
-    ) {
-        self.assess_health(desired, app);
-        if let Some(m) = &self.metrics {
-            m.observe_reconcile(&self.cluster.name, app, started.elapsed());
-            if state.is_some() {
-                m.inc_apply_errors(&self.cluster.name, app);
-            }
-        }
-        self.schedule(app, state);
-    }
-
-    fn finish(
-        &self,
-        app: &str,
-        rev: &str,
-        error: Option<&ApplyError>,
-        prune_conflicts: &[String],
-        corrections: u64,
-    ) {
-        let cluster = &self.cluster.name;
-        if let Some(e) = error {
-            warn!(%cluster, %app, "apply failed: {e}");
-        }
-        let error = error.map(ToString::to_string);
-        self.status.update(cluster, app, |s| {
-            s.record_finished(rev, error.as_deref(), prune_conflicts, corrections)
-        });
-    }
-
-    /// The app's health: its worst object (a missing one counts), with a
-    /// revision Progressing past the timeout turned Degraded.
-    fn assess_health(&mut self, desired: &Desired, app: &str) {
-        let cluster = self.cluster.name.clone();
-        let Some(Ok(set)) = desired.clusters.get(&cluster).and_then(|c| c.apps.get(app)) else {
-            return;
-        };
-        let mut by_state: BTreeMap<HealthState, usize> = BTreeMap::new();
-        let per_object: Vec<(String, Health)> = set
-            .objects
-            .iter()
-            .map(|o| {
-                let h = self
-                    .live
-                    .live(&o.id)
-                    .map(|l| l.health)
-                    .unwrap_or_else(Health::missing);
-                *by_state.entry(h.state).or_default() += 1;
-                (o.id.to_string(), h)
-            })
-            .collect();
-        let h = health::app_health(per_object.iter().map(|(n, h)| (n.as_str(), h.clone())));
-        let now = SystemTime::now();
-        let since = if h.state == HealthState::Progressing {
-            *self.progressing_since.entry(app.to_string()).or_insert(now)
-        } else {
-            self.progressing_since.remove(app);
-            now
-        };
-        let h = health::with_deadline(h, since, now, self.opts.health_timeout);
-        if let Some(m) = &self.metrics {
-            m.set_objects_health(&cluster, app, &by_state);
-        }
-        self.status.update(&cluster, app, |s| s.health = Some(h));
-    }
-
-    fn unsynced_dependency(&self, spec: &AppSpec) -> Option<String> {
-        spec.depends_on
-            .iter()
-            .find(|dep| {
-                self.status
-                    .app(&self.cluster.name, dep)
-                    .is_none_or(|s| s.sync != SyncState::Synced)
-            })
-            .cloned()
-    }
-
-    fn inventory_of(&self, app: &str) -> Inventory {
-        self.inventories
-            .as_ref()
-            .and_then(|m| m.get(app))
-            .cloned()
-            .unwrap_or_else(|| Inventory::with_key(app, self.key.clone()))
-    }
-
-    /// Watches every kind the app has (desired or inventoried) and waits for
-    /// their initial lists. Kinds the cluster does not serve are skipped:
-    /// nothing of them can exist.
-    async fn watch_kinds(&self, set: &DesiredSet) -> Result<(), WorkerError> {
-        let inv = self.inventory_of(&set.app);
-        let mut wanted: BTreeSet<(String, String)> = set
-            .objects
-            .iter()
-            .map(|o| (o.api_version.clone(), o.id.kind.clone()))
-            .collect();
-        wanted.extend(
-            inv.entries
-                .iter()
-                .map(|(id, e)| (e.api_version.clone(), id.kind.clone())),
-        );
-        let mut keys = Vec::new();
-        for (api_version, kind) in wanted {
-            match self.cluster.resolve(&api_version, &kind).await {
-                Ok(k) => {
-                    self.live.ensure(&k);
-                    keys.push((k.ar.group.clone(), k.ar.kind.clone()));
-                }
-                Err(ClusterError::UnknownKind { .. }) => {}
-                Err(e) => return Err(WorkerError::Discovery(e)),
-            }
-        }
-        if self.live.wait_ready(&keys, self.opts.ready_timeout).await {
-            Ok(())
-        } else {
-            Err(WorkerError::CacheTimeout(self.opts.ready_timeout))
-        }
-    }
 }
 
 /// The apps of a revision that target a cluster.
@@ -896,6 +605,9 @@ pub fn apps_on(desired: &Desired, cluster: &str) -> Vec<(String, AppSpec)> {
         Err(_) => Vec::new(),
     }
 }
+
+mod decide;
+mod outcome;
 
 /// Aborts a task when dropped (the worker's helpers end with it).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
