@@ -7,6 +7,14 @@
 //! has no budget for alias expansion. This module also turns hostile input
 //! into errors instead of outages: duplicate keys, alias bombs ("billion
 //! laughs"), nesting depth and total size are all bounded.
+//!
+//! It is also strict where YAML parsers disagree, so that what plumb applies
+//! is what kubectl would read and what a reviewer sees: bytes that are not
+//! UTF-8 and characters YAML forbids (a NUL byte used to end the file here,
+//! silently) are refused with their place ([`decode_text`]); a leading BOM is
+//! skipped as kubectl does; tags are resolved as kubectl's decoder does
+//! (`!!binary` decoded) or refused (`!evil`), never dropped; and `.json`
+//! files are parsed as strict JSON ([`parse_json_documents`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -73,6 +81,23 @@ pub enum YamlError {
     TooLarge { size: usize, max: usize },
     #[error("{pos}: alias refers to an unknown anchor")]
     UnknownAlias { pos: Pos },
+    #[error("{pos}: not UTF-8 text (invalid byte sequence here)")]
+    NotUtf8 { pos: Pos },
+    #[error("{pos}: character {code} is not allowed here: {why}")]
+    ForbiddenChar {
+        pos: Pos,
+        /// `U+0000`.
+        code: String,
+        why: &'static str,
+    },
+    #[error("{pos}: tag {tag}: {message}")]
+    Tag {
+        pos: Pos,
+        tag: String,
+        message: String,
+    },
+    #[error("{pos}: JSON syntax error: {message}")]
+    Json { pos: Pos, message: String },
 }
 
 impl YamlError {
@@ -83,7 +108,11 @@ impl YamlError {
             | YamlError::DuplicateKey { pos, .. }
             | YamlError::TooDeep { pos, .. }
             | YamlError::TooManyNodes { pos, .. }
-            | YamlError::UnknownAlias { pos } => *pos,
+            | YamlError::UnknownAlias { pos }
+            | YamlError::NotUtf8 { pos }
+            | YamlError::ForbiddenChar { pos, .. }
+            | YamlError::Tag { pos, .. }
+            | YamlError::Json { pos, .. } => *pos,
             YamlError::TooLarge { .. } => Pos { line: 1, column: 1 },
         }
     }
@@ -151,6 +180,84 @@ pub fn join_index(path: &str, index: usize) -> String {
     format!("{path}[{index}]")
 }
 
+/// The byte-order mark some editors put at the start of a file.
+const BOM: char = '\u{feff}';
+
+/// A file's bytes as text for the YAML and JSON readers: UTF-8 (an invalid
+/// sequence is refused at its line and column), a leading byte-order mark
+/// skipped (kubectl skips it too), and no character YAML forbids
+/// ([`check_chars`]).
+pub fn decode_text(bytes: &[u8]) -> Result<&str, YamlError> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            let valid = valid.strip_prefix(BOM).unwrap_or(valid);
+            return Err(YamlError::NotUtf8 { pos: end_of(valid) });
+        }
+    };
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    check_chars(text)?;
+    Ok(text)
+}
+
+/// The position just after `text`.
+fn end_of(text: &str) -> Pos {
+    let line = 1 + text.matches('\n').count();
+    let last = text.rsplit('\n').next().unwrap_or_default();
+    Pos {
+        line,
+        column: last.chars().count() + 1,
+    }
+}
+
+/// Refuses the characters YAML does not allow in a stream (C0 controls but
+/// tab and line breaks, DEL, C1 controls, U+FFFE/U+FFFF) and the ones YAML
+/// readers disagree on (U+0085, U+2028 and U+2029 are line breaks for
+/// kubectl's YAML 1.1 reader, not for YAML 1.2). Readers stop at a NUL byte
+/// or skip such characters differently: accepting them would mean applying
+/// something other than what a reviewer (or `git diff`, which shows such a
+/// file as binary) sees.
+pub fn check_chars(text: &str) -> Result<(), YamlError> {
+    let plain = |b: u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7e);
+    if text.bytes().all(plain) {
+        return Ok(());
+    }
+    let (mut line, mut column) = (1, 1);
+    for c in text.chars() {
+        if let Some(why) = forbidden(c) {
+            return Err(YamlError::ForbiddenChar {
+                pos: Pos { line, column },
+                code: format!("U+{:04X}", u32::from(c)),
+                why,
+            });
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    Ok(())
+}
+
+fn forbidden(c: char) -> Option<&'static str> {
+    match c {
+        '\t' | '\n' | '\r' => None,
+        '\0' => Some("a NUL byte (some readers end the file there)"),
+        '\u{1}'..='\u{1f}' | '\u{7f}' => {
+            Some("control characters other than tab and line breaks are forbidden in YAML")
+        }
+        '\u{85}' | '\u{2028}' | '\u{2029}' => {
+            Some("a line break for some YAML readers and not for others")
+        }
+        '\u{80}'..='\u{9f}' => Some("C1 control characters are forbidden in YAML"),
+        '\u{fffe}' | '\u{ffff}' => Some("not a character"),
+        _ => None,
+    }
+}
+
 /// Parses every document of a (multi-document) YAML text.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
     if text.len() > limits.max_bytes {
@@ -159,6 +266,8 @@ pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, Yam
             max: limits.max_bytes,
         });
     }
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    check_chars(text)?;
     let mut builder = Builder::new(*limits);
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
@@ -171,6 +280,246 @@ pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, Yam
         return Err(err);
     }
     Ok(builder.docs)
+}
+
+/// Parses a `.json` file (one JSON value, or a stream of them as kubectl
+/// reads) strictly: what JSON does not allow (a trailing comma, a comment,
+/// single quotes, `NaN`) is an error at its line and column, not read as
+/// YAML. Duplicate keys and the bounds are checked as for YAML, and every
+/// key's position is kept.
+pub fn parse_json_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    if text.len() > limits.max_bytes {
+        return Err(YamlError::TooLarge {
+            size: text.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    check_chars(text)?;
+    // serde_json decides what is valid JSON; the reader below only walks a
+    // text it accepted, to keep positions and find duplicate keys.
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    let mut reader = JsonReader {
+        text,
+        at: 0,
+        counted: 0,
+        here: Pos { line: 1, column: 1 },
+        limits: *limits,
+        nodes: 0,
+        positions: HashMap::new(),
+    };
+    let mut docs = Vec::new();
+    while let Some(item) = stream.next() {
+        if let Err(e) = item {
+            return Err(json_error(&e));
+        }
+        let end = stream.byte_offset();
+        let value = reader.value("", 0)?;
+        if reader.at != end {
+            return Err(YamlError::Json {
+                pos: reader.pos(),
+                message: "unexpected text after a value".into(),
+            });
+        }
+        let positions = std::mem::take(&mut reader.positions);
+        let start = positions.get("").copied().unwrap_or_default();
+        docs.push(Document {
+            value,
+            start,
+            positions,
+        });
+    }
+    Ok(docs)
+}
+
+fn json_error(e: &serde_json::Error) -> YamlError {
+    let full = e.to_string();
+    let message = match full.rfind(" at line ") {
+        Some(cut) => full[..cut].to_string(),
+        None => full,
+    };
+    YamlError::Json {
+        pos: Pos {
+            line: e.line().max(1),
+            column: e.column().max(1),
+        },
+        message,
+    }
+}
+
+/// Walks a JSON text serde_json accepted, building the value with the
+/// position of every node. Moves forward only, so positions cost O(n).
+struct JsonReader<'a> {
+    text: &'a str,
+    at: usize,
+    /// `here` is the position of byte `counted`.
+    counted: usize,
+    here: Pos,
+    limits: Limits,
+    nodes: usize,
+    positions: HashMap<String, Pos>,
+}
+
+impl JsonReader<'_> {
+    fn pos(&mut self) -> Pos {
+        let Some(between) = self.text.get(self.counted..self.at) else {
+            return self.here;
+        };
+        for c in between.chars() {
+            if c == '\n' {
+                self.here.line += 1;
+                self.here.column = 1;
+            } else {
+                self.here.column += 1;
+            }
+        }
+        self.counted = self.at;
+        self.here
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn unexpected(&mut self) -> YamlError {
+        YamlError::Json {
+            pos: self.pos(),
+            message: "unexpected character".into(),
+        }
+    }
+
+    fn value(&mut self, path: &str, depth: usize) -> Result<Value, YamlError> {
+        self.skip_ws();
+        let pos = self.pos();
+        self.positions.entry(path.to_string()).or_insert(pos);
+        self.nodes += 1;
+        if self.nodes > self.limits.max_nodes {
+            return Err(YamlError::TooManyNodes {
+                pos,
+                max: self.limits.max_nodes,
+            });
+        }
+        match self.peek() {
+            Some(b'{' | b'[') if depth >= self.limits.max_depth => Err(YamlError::TooDeep {
+                pos,
+                max: self.limits.max_depth,
+            }),
+            Some(b'{') => self.object(path, depth),
+            Some(b'[') => self.array(path, depth),
+            Some(b'"') => self.string().map(Value::String),
+            Some(_) => {
+                let start = self.at;
+                while self.peek().is_some_and(|b| {
+                    !matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+                }) {
+                    self.at += 1;
+                }
+                let raw = self.text.get(start..self.at).unwrap_or_default();
+                serde_json::from_str(raw).map_err(|e| YamlError::Json {
+                    pos,
+                    message: e.to_string(),
+                })
+            }
+            None => Err(self.unexpected()),
+        }
+    }
+
+    fn object(&mut self, path: &str, depth: usize) -> Result<Value, YamlError> {
+        self.at += 1;
+        let mut map = Map::new();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(Value::Object(map));
+        }
+        loop {
+            self.skip_ws();
+            let key_pos = self.pos();
+            let key = self.string()?;
+            let key_path = join_key(path, &key);
+            if map.contains_key(&key) {
+                return Err(YamlError::DuplicateKey {
+                    pos: key_pos,
+                    path: if path.is_empty() {
+                        "(top level)".into()
+                    } else {
+                        path.to_string()
+                    },
+                    key,
+                });
+            }
+            self.positions.entry(key_path.clone()).or_insert(key_pos);
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(self.unexpected());
+            }
+            self.at += 1;
+            let value = self.value(&key_path, depth + 1)?;
+            map.insert(key, value);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(Value::Object(map));
+                }
+                _ => return Err(self.unexpected()),
+            }
+        }
+    }
+
+    fn array(&mut self, path: &str, depth: usize) -> Result<Value, YamlError> {
+        self.at += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            items.push(self.value(&join_index(path, items.len()), depth + 1)?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.unexpected()),
+            }
+        }
+    }
+
+    /// A string token, unescaped by serde_json.
+    fn string(&mut self) -> Result<String, YamlError> {
+        let start = self.at;
+        if self.peek() != Some(b'"') {
+            return Err(self.unexpected());
+        }
+        self.at += 1;
+        loop {
+            match self.peek() {
+                Some(b'\\') => self.at += 2,
+                Some(b'"') => {
+                    self.at += 1;
+                    break;
+                }
+                Some(_) => self.at += 1,
+                None => return Err(self.unexpected()),
+            }
+        }
+        let raw = self.text.get(start..self.at).unwrap_or_default();
+        serde_json::from_str(raw).map_err(|e| YamlError::Json {
+            pos: self.pos(),
+            message: e.to_string(),
+        })
+    }
 }
 
 /// A node under construction.
@@ -329,7 +678,14 @@ impl Builder {
         if !self.count(1, pos) {
             return;
         }
-        let value = resolve_scalar(text, style, tag.as_ref());
+        let value = match resolve_scalar(text, style, tag.as_ref()) {
+            Ok(v) => v,
+            Err(message) => {
+                let tag = tag.as_ref().map(tag_name).unwrap_or_default();
+                self.fail(YamlError::Tag { pos, tag, message });
+                return;
+            }
+        };
         if !self.is_key_position() {
             let path = self.next_path();
             self.positions.entry(path).or_insert(pos);
@@ -352,9 +708,22 @@ impl Builder {
         self.place(value, 0, pos);
     }
 
-    fn on_start(&mut self, seq: bool, anchor: usize, pos: Pos) {
+    fn on_start(&mut self, seq: bool, anchor: usize, tag: Option<Tag>, pos: Pos) {
         if !self.count(1, pos) {
             return;
+        }
+        if let Some(tag) = &tag {
+            let name = tag_name(tag);
+            let want = if seq { "!!seq" } else { "!!map" };
+            if name != want && name != "!" {
+                let what = if seq { "sequence" } else { "mapping" };
+                self.fail(YamlError::Tag {
+                    pos,
+                    message: format!("not allowed on a {what} (only {want} is)"),
+                    tag: name,
+                });
+                return;
+            }
         }
         let path = self.next_path();
         if !self.is_key_position() {
@@ -403,8 +772,8 @@ impl MarkedEventReceiver for Builder {
                 self.on_scalar(text, style, anchor, tag, pos)
             }
             Event::Alias(id) => self.on_alias(id, pos),
-            Event::SequenceStart(anchor, _) => self.on_start(true, anchor, pos),
-            Event::MappingStart(anchor, _) => self.on_start(false, anchor, pos),
+            Event::SequenceStart(anchor, tag) => self.on_start(true, anchor, tag, pos),
+            Event::MappingStart(anchor, tag) => self.on_start(false, anchor, tag, pos),
             Event::SequenceEnd | Event::MappingEnd => self.on_end(pos),
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
@@ -428,19 +797,74 @@ fn key_string(v: &Value) -> String {
     }
 }
 
+/// A tag as written: `!!binary` for the YAML ones, `!evil` for the rest.
+fn tag_name(tag: &Tag) -> String {
+    match tag.handle.as_str() {
+        "tag:yaml.org,2002:" => format!("!!{}", tag.suffix),
+        _ => format!("{}{}", tag.handle, tag.suffix),
+    }
+}
+
 /// YAML 1.2 core schema resolution of a scalar (what Kubernetes' YAML
 /// decoder does): plain scalars may be null, booleans or numbers; quoted ones
-/// and `!!str` are strings.
-fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if let Some(tag) = tag
-        && (tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!")
-    {
-        match tag.suffix.as_str() {
-            "str" => return Value::String(text),
-            "null" => return Value::Null,
-            _ => {}
-        }
+/// and `!!str` are strings. An explicit tag is resolved as kubectl's decoder
+/// does (`!!binary` is base64 decoded; `!!int` must be an integer) or
+/// refused: a tag plumb does not know would otherwise change the meaning of
+/// a value silently.
+fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    let Some(tag) = tag else {
+        return Ok(resolve_untagged(text, style));
+    };
+    let name = tag_name(tag);
+    let must = |v: Option<Value>, what: &str| v.ok_or_else(|| format!("{text:?} is not {what}"));
+    match name.as_str() {
+        // `!` is the non-specific tag: a string.
+        "!" | "!!str" => Ok(Value::String(text)),
+        "!!null" => match resolve_untagged(text.clone(), TScalarStyle::Plain) {
+            Value::Null => Ok(Value::Null),
+            _ => Err(format!("{text:?} is not null")),
+        },
+        "!!bool" => must(
+            Some(resolve_untagged(text.clone(), TScalarStyle::Plain)).filter(Value::is_boolean),
+            "a boolean",
+        ),
+        "!!int" => must(parse_int(&text).map(Value::Number), "an integer"),
+        "!!float" => must(
+            parse_int(&text).map(Value::Number).or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|_| looks_like_float(&text))
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+            }),
+            "a finite number",
+        ),
+        // YAML 1.1 timestamps reach JSON as their text.
+        "!!timestamp" => Ok(Value::String(text)),
+        "!!binary" => decode_binary(&text).map(Value::String),
+        _ => Err(
+            "unknown tag: plumb reads only the standard YAML tags (!!str, !!int, !!float, \
+             !!bool, !!null, !!binary, !!timestamp, !!map, !!seq)"
+                .into(),
+        ),
     }
+}
+
+/// A `!!binary` scalar as kubectl reads it: base64 (line breaks and spaces
+/// ignored) whose bytes become the string value; bytes that are not UTF-8
+/// cannot be a JSON string and are refused.
+fn decode_binary(text: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| format!("not base64: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| {
+        "the decoded bytes are not UTF-8 text; put binary data in a ConfigMap's binaryData or a Secret's data as base64 text, without the tag".into()
+    })
+}
+
+fn resolve_untagged(text: String, style: TScalarStyle) -> Value {
     if style != TScalarStyle::Plain {
         return Value::String(text);
     }
@@ -594,5 +1018,159 @@ mod tests {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(matches!(err, YamlError::Syntax { .. }), "{err:?}");
         assert!(err.pos().line >= 1);
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_at_its_line_and_column_not_taken_as_the_end() {
+        let err = parse("a: 1\n---\nb: 2\0\n---\nc: 3\n").unwrap_err();
+        assert_eq!(err.pos(), Pos { line: 3, column: 5 }, "{err}");
+        assert!(err.to_string().contains("U+0000"), "{err}");
+    }
+
+    #[test]
+    fn every_character_yaml_forbids_is_refused() {
+        for c in [
+            '\u{1}', '\u{7}', '\u{b}', '\u{1b}', '\u{7f}', '\u{80}', '\u{85}', '\u{9b}',
+            '\u{2028}', '\u{ffff}',
+        ] {
+            let text = format!("a:\n  b: x{c}y\n");
+            let err = parse(&text).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    YamlError::ForbiddenChar {
+                        pos: Pos { line: 2, column: 7 },
+                        ..
+                    }
+                ),
+                "{c:?}: {err:?}"
+            );
+        }
+        // Tab, CR LF and ordinary non-ASCII text stay fine.
+        let docs = parse("a:\t\"tab\"\r\nb: caf\u{e9} \u{1f600}\n").unwrap();
+        assert_eq!(docs[0].value["b"], "caf\u{e9} \u{1f600}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_at_its_place() {
+        let err = decode_text(b"a: 1\nb: x\xff\n").unwrap_err();
+        assert_eq!(
+            err,
+            YamlError::NotUtf8 {
+                pos: Pos { line: 2, column: 5 }
+            }
+        );
+        // A lone surrogate encoded in UTF-8 style (CESU) is not UTF-8 either.
+        assert!(decode_text(b"a: \xed\xa0\x80\n").is_err());
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let text = decode_text(b"\xef\xbb\xbfapiVersion: v1\nkind: ConfigMap\n").unwrap();
+        let docs = parse(text).unwrap();
+        assert_eq!(docs[0].value["apiVersion"], "v1");
+        let docs = parse("\u{feff}kind: ConfigMap\n").unwrap();
+        assert_eq!(docs[0].value["kind"], "ConfigMap");
+        assert_eq!(docs[0].position("kind"), Pos { line: 1, column: 1 });
+    }
+
+    #[test]
+    fn binary_scalars_are_decoded_as_kubectl_does() {
+        let docs = parse("a: !!binary aGVsbG8=\nb: !!binary |\n  aGVs\n  bG8=\n").unwrap();
+        assert_eq!(docs[0].value["a"], "hello");
+        assert_eq!(docs[0].value["b"], "hello");
+        let err = parse("a: 1\nb: !!binary not-base64!\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                YamlError::Tag {
+                    pos: Pos { line: 2, .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = parse("b: !!binary /w==\n").unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_tag_is_refused_not_dropped() {
+        let err = parse("a: 1\nb: !evil x\n").unwrap_err();
+        assert_eq!(err.pos().line, 2, "{err}");
+        assert!(err.to_string().contains("tag !evil: unknown tag"), "{err}");
+        let err = parse("a:\n  b: !evil {x: 1}\n").unwrap_err();
+        assert!(err.to_string().contains("tag !evil"), "{err}");
+        let err = parse("a: !!set {x: 1}\n").unwrap_err();
+        assert!(err.to_string().contains("tag !!set"), "{err}");
+        let err = parse("a: !!int abc\n").unwrap_err();
+        assert!(err.to_string().contains("not an integer"), "{err}");
+    }
+
+    #[test]
+    fn standard_tags_resolve() {
+        let docs = parse(
+            "a: !!int \"3\"\nb: !!bool 'true'\nc: !!float 1\nd: !!map {x: !!seq [1]}\ne: ! 5\n",
+        )
+        .unwrap();
+        let v = &docs[0].value;
+        assert_eq!(v["a"], 3);
+        assert_eq!(v["b"], true);
+        assert_eq!(v["c"], 1);
+        assert_eq!(v["d"]["x"][0], 1);
+        assert_eq!(v["e"], "5");
+    }
+
+    fn json(text: &str) -> Result<Vec<Document>, YamlError> {
+        parse_json_documents(text, &Limits::default())
+    }
+
+    #[test]
+    fn json_is_parsed_strictly_with_positions() {
+        let err = json("{\n  \"a\": 1,\n  \"b\": [1, 2,]\n}\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                YamlError::Json {
+                    pos: Pos { line: 3, .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = json("{\"a\": 1,}").unwrap_err();
+        assert!(err.to_string().starts_with("1:"), "{err}");
+        assert!(json("{a: 1}").is_err(), "YAML flow syntax is not JSON");
+        assert!(json("{\"a\": 1} // comment").is_err());
+        let docs =
+            json("{\n\t\"a\": {\"b\": [10, {\"c\": \"\\u00e9\\\"x\"}]},\n\t\"n\": -1.5e3\n}\n")
+                .unwrap();
+        let d = &docs[0];
+        assert_eq!(d.value["a"]["b"][1]["c"], "\u{e9}\"x");
+        assert_eq!(d.value["n"], -1500.0);
+        assert_eq!(
+            d.position("a.b[1].c"),
+            Pos {
+                line: 2,
+                column: 19
+            }
+        );
+        assert_eq!(d.position("n"), Pos { line: 3, column: 2 });
+    }
+
+    #[test]
+    fn json_streams_duplicates_and_bounds() {
+        let docs = json("{\"a\": 1}\n{\"b\": 2}\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].position("b").line, 2);
+        let err = json("{\"a\": 1, \"a\": 2}").unwrap_err();
+        assert!(matches!(err, YamlError::DuplicateKey { .. }), "{err:?}");
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        assert!(matches!(json(&deep), Err(YamlError::TooDeep { .. })));
+        assert!(matches!(
+            json("[1,\u{0}2]"),
+            Err(YamlError::ForbiddenChar { .. })
+        ));
+        assert_eq!(json("\u{feff}{\"a\": 1}").unwrap()[0].value["a"], 1);
     }
 }

@@ -166,11 +166,14 @@ fn generate_alerts(
         experimental_functions: profile.experimental_functions,
     };
     for file in files {
-        let start = Pos { line: 1, column: 1 };
-        let Ok(text) = std::str::from_utf8(&file.content) else {
-            out.errors
-                .push(RenderError::at(&file.path, start, "not UTF-8 text"));
-            continue;
+        let text = match crate::yaml::decode_text(&file.content) {
+            Ok(text) => text,
+            Err(e) => {
+                let msg = e.to_string();
+                let msg = msg.split_once(": ").map_or(msg.as_str(), |(_, m)| m);
+                out.errors.push(RenderError::at(&file.path, e.pos(), msg));
+                continue;
+            }
         };
         let rules = match alerts::check_rule_file(&file.path, text, opts, &limits.yaml) {
             Ok(r) => r,

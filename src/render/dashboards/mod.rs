@@ -133,8 +133,11 @@ fn parse<'a>(
             format!("$: file is {size} bytes, larger than the limit of {max} bytes"),
         ));
     }
-    let text =
-        std::str::from_utf8(content).map_err(|e| at(start, format!("$: not UTF-8 text: {e}")))?;
+    let text = yaml::decode_text(content).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.split_once(": ").map_or(msg.as_str(), |(_, m)| m);
+        at(e.pos(), format!("$: {msg}"))
+    })?;
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         let msg = msg
@@ -146,8 +149,8 @@ fn parse<'a>(
         };
         at(pos, format!("$: not valid JSON: {msg}"))
     })?;
-    // JSON is YAML: a second read gives every key's line and column.
-    let doc = yaml::parse_documents(text, limits)
+    // A second read gives every key's line and column.
+    let doc = yaml::parse_json_documents(text, limits)
         .ok()
         .and_then(|d| d.into_iter().next());
     Ok((value, Located { path, doc }))
