@@ -51,11 +51,52 @@ impl Tree for Snapshot {
     }
 }
 
-/// A folder on disk (a working tree). Symlinks are skipped, as in git trees.
+/// A folder on disk (a working tree), read by the same rule as a git tree
+/// ([`Snapshot`]): a symlink on the way to a path (an app's folder, a file)
+/// is refused, never followed; symlinks inside a listed folder are left
+/// out. So `plumb validate DIR` gives the answer `--rev` and sync give.
 #[derive(Debug, Clone)]
 pub struct DirTree {
     pub root: std::path::PathBuf,
     pub label: String,
+}
+
+impl DirTree {
+    /// What is at `path`, having refused `..` and any symlink on the way
+    /// (the entry itself included); `None` when nothing is there.
+    fn entry(&self, path: &str) -> Result<Option<std::fs::FileType>, String> {
+        if path.split('/').any(|p| p == "..") {
+            return Err(format!("{path}: paths may not leave the repository"));
+        }
+        let mut full = self.root.clone();
+        let mut walked = Vec::new();
+        let mut kind = None;
+        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            if kind.is_some_and(|k: std::fs::FileType| !k.is_dir()) {
+                return Ok(None);
+            }
+            full.push(part);
+            walked.push(part);
+            kind = match std::fs::symlink_metadata(&full) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(format!(
+                        "{:?} in the working tree is a symlink; plumb reads only regular files and folders",
+                        walked.join("/")
+                    ));
+                }
+                Ok(m) => Some(m.file_type()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(format!("{path}: {e}")),
+            };
+        }
+        match kind {
+            Some(k) => Ok(Some(k)),
+            // The root itself.
+            None => std::fs::metadata(&self.root)
+                .map(|m| Some(m.file_type()))
+                .map_err(|e| format!("{path}: {e}")),
+        }
+    }
 }
 
 impl Tree for DirTree {
@@ -66,29 +107,25 @@ impl Tree for DirTree {
         Some(Box::new(self.clone()))
     }
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
-        if path.split('/').any(|p| p == "..") {
-            return Err(format!("{path}: paths may not leave the repository"));
-        }
-        let full = self.root.join(path);
-        match std::fs::symlink_metadata(&full) {
-            Ok(m) if m.file_type().is_file() => std::fs::read(&full)
+        match self.entry(path)? {
+            Some(k) if k.is_file() => std::fs::read(self.root.join(path))
                 .map(Some)
                 .map_err(|e| format!("{path}: {e}")),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{path}: {e}")),
+            Some(_) => Err(format!(
+                "{path:?} in the working tree is a folder; plumb reads only regular files here"
+            )),
+            None => Ok(None),
         }
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
-        if dir.split('/').any(|p| p == "..") {
-            return Err(format!("{dir}: paths may not leave the repository"));
+        match self.entry(dir)? {
+            Some(k) if k.is_dir() => {}
+            Some(_) => return Err(format!("{dir:?} in the working tree is not a folder")),
+            None => return Err(format!("folder {dir} not found")),
         }
         let mut out = Vec::new();
-        let start = self.root.join(dir);
-        if !start.is_dir() {
-            return Err(format!("folder {dir} not found"));
-        }
-        walk(&start, dir.trim_end_matches('/'), &mut out).map_err(|e| format!("{dir}: {e}"))?;
+        walk(&self.root.join(dir), dir.trim_end_matches('/'), &mut out)
+            .map_err(|e| format!("{dir}: {e}"))?;
         out.sort();
         Ok(out)
     }
@@ -176,9 +213,9 @@ pub fn render_tree(
 ) -> Desired {
     let config_path = repo_path(snap.subdir(), FILE_NAME);
     let config = match snap.read(FILE_NAME) {
-        Ok(Some(bytes)) => match String::from_utf8(bytes) {
-            Ok(text) => RepoConfig::parse(&config_path, &text).map_err(|e| e.to_string()),
-            Err(_) => Err(format!("{config_path}:1:1: not UTF-8 text")),
+        Ok(Some(bytes)) => match crate::yaml::decode_text(&bytes) {
+            Ok(text) => RepoConfig::parse(&config_path, text).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("{config_path}:{e}")),
         },
         Ok(None) => Err(format!(
             "{config_path}:1:1: missing: the repository has no {FILE_NAME} at {}",
