@@ -311,7 +311,7 @@ pub fn parse_json_documents(text: &str, limits: &Limits) -> Result<Vec<Document>
     let mut docs = Vec::new();
     while let Some(item) = stream.next() {
         if let Err(e) = item {
-            return Err(json_error(&e));
+            return Err(json_error(text, &e));
         }
         let end = stream.byte_offset();
         let value = reader.value("", 0)?;
@@ -332,12 +332,27 @@ pub fn parse_json_documents(text: &str, limits: &Limits) -> Result<Vec<Document>
     Ok(docs)
 }
 
-fn json_error(e: &serde_json::Error) -> YamlError {
+fn json_error(text: &str, e: &serde_json::Error) -> YamlError {
     let full = e.to_string();
-    let message = match full.rfind(" at line ") {
+    let mut message = match full.rfind(" at line ") {
         Some(cut) => full[..cut].to_string(),
         None => full,
     };
+    // serde_json names what it expected after a trailing comma; say what
+    // is wrong.
+    let before = text
+        .lines()
+        .take(e.line())
+        .enumerate()
+        .map(|(i, l)| match i + 1 == e.line() {
+            true => l.chars().take(e.column().saturating_sub(1)).collect(),
+            false => l.to_string(),
+        })
+        .collect::<Vec<String>>()
+        .join("\n");
+    if before.trim_end().ends_with(',') {
+        message = format!("trailing comma ({message}); JSON allows none");
+    }
     YamlError::Json {
         pos: Pos {
             line: e.line().max(1),
@@ -717,6 +732,15 @@ impl Builder {
             let want = if seq { "!!seq" } else { "!!map" };
             if name != want && name != "!" {
                 let what = if seq { "sequence" } else { "mapping" };
+                // A collection's start is marked at its first entry; the
+                // key it is the value of is nearer to the tag.
+                let pos = match self.stack.last() {
+                    Some(Frame::Map {
+                        pending_key: Some((_, key_pos)),
+                        ..
+                    }) => *key_pos,
+                    _ => pos,
+                };
                 self.fail(YamlError::Tag {
                     pos,
                     message: format!("not allowed on a {what} (only {want} is)"),
@@ -1139,7 +1163,11 @@ mod tests {
             "{err:?}"
         );
         let err = json("{\"a\": 1,}").unwrap_err();
-        assert!(err.to_string().starts_with("1:"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("1:9: JSON syntax error: trailing comma"),
+            "{err}"
+        );
         assert!(json("{a: 1}").is_err(), "YAML flow syntax is not JSON");
         assert!(json("{\"a\": 1} // comment").is_err());
         let docs =
