@@ -277,24 +277,11 @@ async fn a_refused_hostile_file_writes_and_prunes_nothing_of_its_app() {
     }
 }
 
-/// `apps/linked -> ../outside`: the working tree, the commit and sync give
-/// one answer, the refusal, naming the symlink.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_symlinked_app_folder_is_refused_by_validate_and_sync_alike() {
+/// Runs validate (both modes) and sync on `repo`: each must refuse it with
+/// an error line holding every one of `needles`; nothing is written.
+async fn refused_alike(repo: &TestRepo, needles: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start("sim", dir.path()).await;
-    let repo = TestRepo::new();
-    repo.write(
-        "plumb.yaml",
-        &CONFIG.replace("path: apps/web", "path: apps/linked"),
-    );
-    repo.write(
-        "outside/cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: outside }\n",
-    );
-    std::fs::create_dir_all(repo.path().join("apps")).unwrap();
-    std::os::unix::fs::symlink("../outside", repo.path().join("apps/linked")).unwrap();
-    repo.commit("a symlinked app");
     let config = daemon_config(dir.path(), repo.path(), &[&sim]);
     let sync = plumb_async(
         ["sync", "--once", "--config", config.to_str().unwrap()]
@@ -311,11 +298,55 @@ async fn a_symlinked_app_folder_is_refused_by_validate_and_sync_alike() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{what}: {stdout}");
         assert!(
-            stdout.contains("apps/linked:1:1:")
-                && stdout.contains("\"apps/linked\"")
-                && stdout.contains("is a symlink"),
-            "{what}: {stdout}"
+            stdout
+                .lines()
+                .any(|l| needles.iter().all(|n| l.contains(n))),
+            "{what} should say {needles:?}: {stdout}"
         );
     }
     assert!(sim.configmap("web", "outside").await.is_none());
+}
+
+fn outside_repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "outside/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: outside }\n",
+    );
+    repo
+}
+
+/// `apps/linked -> ../outside`: the working tree, the commit and sync give
+/// one answer, the refusal, naming the symlink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_app_folder_is_refused_by_validate_and_sync_alike() {
+    let repo = outside_repo();
+    repo.write(
+        "plumb.yaml",
+        &CONFIG.replace("path: apps/web", "path: apps/linked"),
+    );
+    std::fs::create_dir_all(repo.path().join("apps")).unwrap();
+    std::os::unix::fs::symlink("../outside", repo.path().join("apps/linked")).unwrap();
+    repo.commit("a symlinked app");
+    refused_alike(
+        &repo,
+        &["apps/linked:1:1:", "\"apps/linked\"", "is a symlink"],
+    )
+    .await;
+}
+
+/// A manifest that is a symlink would be left out, and its objects pruned:
+/// it is refused, in every mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_manifest_is_refused_not_left_out() {
+    let repo = outside_repo();
+    repo.write("plumb.yaml", CONFIG);
+    repo.write("apps/web/base.yaml", &base("v1", true));
+    std::os::unix::fs::symlink(
+        "../../outside/cm.yaml",
+        repo.path().join("apps/web/linked.yaml"),
+    )
+    .unwrap();
+    repo.commit("a symlinked manifest");
+    refused_alike(&repo, &["apps/web/linked.yaml:1:1:", "not a regular file"]).await;
 }

@@ -22,6 +22,9 @@ pub trait Tree {
     /// Every regular file under `dir` (symlinks never followed), sorted,
     /// paths relative to the tree's root (`dir` included).
     fn list(&self, dir: &str) -> Result<Vec<String>, String>;
+    /// What [`Tree::list`] of `dir` leaves out: symlinks (in git also
+    /// submodules and names that are not UTF-8), paths as in `list`.
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String>;
     /// A content id of folder `dir` (same id, same files), when known.
     fn key(&self, _dir: &str) -> Option<String> {
         None
@@ -48,6 +51,10 @@ impl Tree for Snapshot {
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
         self.list_paths(dir).map_err(|e| e.to_string())
+    }
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
+        let skipped = self.skipped_under(dir).map_err(|e| e.to_string())?;
+        Ok(skipped.into_iter().map(|s| s.path).collect())
     }
 }
 
@@ -124,14 +131,39 @@ impl Tree for DirTree {
             None => return Err(format!("folder {dir} not found")),
         }
         let mut out = Vec::new();
-        walk(&self.root.join(dir), dir.trim_end_matches('/'), &mut out)
-            .map_err(|e| format!("{dir}: {e}"))?;
+        walk(
+            &self.root.join(dir),
+            dir.trim_end_matches('/'),
+            &mut out,
+            &mut Vec::new(),
+        )
+        .map_err(|e| format!("{dir}: {e}"))?;
         out.sort();
         Ok(out)
     }
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
+        self.list(dir)?;
+        let mut links = Vec::new();
+        walk(
+            &self.root.join(dir),
+            dir.trim_end_matches('/'),
+            &mut Vec::new(),
+            &mut links,
+        )
+        .map_err(|e| format!("{dir}: {e}"))?;
+        links.sort();
+        Ok(links)
+    }
 }
 
-fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+/// Collects the regular files under `dir` into `out`, anything else (a
+/// symlink, a socket...) into `other`; never follows a symlink.
+fn walk(
+    dir: &std::path::Path,
+    rel: &str,
+    out: &mut Vec<String>,
+    other: &mut Vec<String>,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -145,9 +177,11 @@ fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) -> std::io::Res
         };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            walk(&entry.path(), &path, out)?;
+            walk(&entry.path(), &path, out, other)?;
         } else if kind.is_file() {
             out.push(path);
+        } else {
+            other.push(path);
         }
     }
     Ok(())
@@ -298,6 +332,24 @@ fn app_files(snap: &dyn Tree, app: &AppSpec) -> Result<Vec<SourceFile>, RenderEr
         message: e,
     };
     let entries = snap.list(dir).map_err(at)?;
+    // A symlink that looks like a manifest is refused, not left out: its
+    // objects would go missing from the app, and be pruned.
+    for path in snap.unreadable(dir).map_err(at)? {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .trim_start_matches('/');
+        if render::is_input(rel) {
+            return Err(RenderError {
+                origin: crate::model::Origin {
+                    path: repo_path(snap.subdir(), &path),
+                    line: 1,
+                    column: 1,
+                },
+                message: "not a regular file (a symlink or a submodule): plumb never follows them; commit the file itself".into(),
+            });
+        }
+    }
     let mut files = Vec::new();
     for path in entries {
         // Paths are relative to the tree's root, `dir` included.
