@@ -291,6 +291,10 @@ enum Frame {
     Map {
         map: Map<String, Value>,
         pending_key: Option<(String, Pos)>,
+        /// The pending key is the merge key `<<`.
+        pending_merge: bool,
+        /// Mappings merged in with `<<`, applied when the mapping ends.
+        merges: Option<Vec<Map<String, Value>>>,
         anchor: usize,
         path: String,
     },
@@ -388,9 +392,40 @@ impl Builder {
             Some(Frame::Map {
                 map,
                 pending_key,
+                pending_merge,
+                merges,
                 path,
                 ..
             }) => match pending_key.take() {
+                Some((_, key_pos)) if std::mem::take(pending_merge) => {
+                    let more = match value {
+                        Value::Object(m) => Some(vec![m]),
+                        Value::Array(items) => items
+                            .into_iter()
+                            .map(|i| match i {
+                                Value::Object(m) => Some(m),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => None,
+                    };
+                    let err = match (more, merges.is_some()) {
+                        (_, true) => Some("a second merge key <<"),
+                        (Some(more), false) => {
+                            *merges = Some(more);
+                            None
+                        }
+                        (None, false) => {
+                            Some("the merge key << takes a mapping or a list of mappings")
+                        }
+                    };
+                    if let Some(message) = err {
+                        self.fail(YamlError::Syntax {
+                            pos: key_pos,
+                            message: message.into(),
+                        });
+                    }
+                }
                 Some((key, key_pos)) => {
                     if map.contains_key(&key) {
                         let err = YamlError::DuplicateKey {
@@ -442,6 +477,10 @@ impl Builder {
         if !self.count(1, pos) {
             return;
         }
+        // `<<: *base` merges `base` in, as kubectl's YAML 1.1 reader does
+        // (a quoted "<<" is an ordinary key).
+        let merge =
+            self.is_key_position() && style == TScalarStyle::Plain && tag.is_none() && text == "<<";
         let value = match resolve_scalar(text, style, tag.as_ref()) {
             Ok(v) => v,
             Err(message) => {
@@ -455,6 +494,9 @@ impl Builder {
             self.positions.entry(path).or_insert(pos);
         }
         self.place(value, anchor, pos);
+        if merge && let Some(Frame::Map { pending_merge, .. }) = self.stack.last_mut() {
+            *pending_merge = true;
+        }
     }
 
     fn on_alias(&mut self, id: usize, pos: Pos) {
@@ -512,6 +554,8 @@ impl Builder {
             Frame::Map {
                 map: Map::new(),
                 pending_key: None,
+                pending_merge: false,
+                merges: None,
                 anchor,
                 path,
             }
@@ -521,7 +565,21 @@ impl Builder {
 
     fn on_end(&mut self, pos: Pos) {
         let (value, anchor) = match self.stack.pop() {
-            Some(Frame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
+            Some(Frame::Map {
+                mut map,
+                merges,
+                anchor,
+                ..
+            }) => {
+                // Keys written in the mapping win over merged ones, and
+                // earlier merged mappings over later ones.
+                for merged in merges.into_iter().flatten() {
+                    for (k, v) in merged {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+                (Value::Object(map), anchor)
+            }
             Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
             None => return,
         };
@@ -892,5 +950,18 @@ mod tests {
         assert_eq!(v["c"], 1);
         assert_eq!(v["d"]["x"][0], 1);
         assert_eq!(v["e"], "5");
+    }
+
+    #[test]
+    fn merge_keys_merge_as_kubectl_reads_them() {
+        let text = "base: &b {x: 1, y: 2}\nmore: &m {y: 3, z: 4}\nobj:\n  y: 0\n  <<: [*b, *m]\n  w: 5\nquoted:\n  \"<<\": kept\n";
+        let docs = parse(text).unwrap();
+        let obj = &docs[0].value["obj"];
+        assert_eq!(obj, &serde_json::json!({"y": 0, "w": 5, "x": 1, "z": 4}));
+        assert_eq!(docs[0].value["quoted"]["<<"], "kept");
+        let err = parse("a: {<<: 3}\n").unwrap_err();
+        assert!(err.to_string().contains("merge key"), "{err}");
+        let err = parse("b: &b {x: 1}\na:\n  <<: *b\n  <<: *b\n").unwrap_err();
+        assert_eq!(err.pos().line, 4, "{err}");
     }
 }
