@@ -19,13 +19,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 mod json;
+mod scalar;
 
 pub use json::parse_json_documents;
+pub use scalar::Schema;
+use scalar::{resolve_scalar, tag_name};
 
 /// A 1-based line and column in a YAML text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -100,6 +103,8 @@ pub enum YamlError {
         tag: String,
         message: String,
     },
+    #[error("{pos}: {message}")]
+    Scalar { pos: Pos, message: String },
     #[error("{pos}: JSON syntax error: {message}")]
     Json { pos: Pos, message: String },
 }
@@ -116,6 +121,7 @@ impl YamlError {
             | YamlError::NotUtf8 { pos }
             | YamlError::ForbiddenChar { pos, .. }
             | YamlError::Tag { pos, .. }
+            | YamlError::Scalar { pos, .. }
             | YamlError::Json { pos, .. } => *pos,
             YamlError::TooLarge { .. } => Pos { line: 1, column: 1 },
         }
@@ -262,8 +268,21 @@ fn forbidden(c: char) -> Option<&'static str> {
     }
 }
 
-/// Parses every document of a (multi-document) YAML text.
+/// Parses every document of a (multi-document) YAML text, plain scalars
+/// resolved by the YAML 1.2 core schema (plumb's own files).
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    parse_with(text, limits, Schema::Core)
+}
+
+/// Parses Kubernetes manifests as kubectl reads them: plain scalars resolved
+/// as its YAML 1.1 reader resolves them (`0644` is octal, `yes` a boolean;
+/// see [`Schema::Kubectl`]), so that what plumb applies is what `kubectl
+/// apply` of the same file would.
+pub fn parse_manifest_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    parse_with(text, limits, Schema::Kubectl)
+}
+
+fn parse_with(text: &str, limits: &Limits, schema: Schema) -> Result<Vec<Document>, YamlError> {
     if text.len() > limits.max_bytes {
         return Err(YamlError::TooLarge {
             size: text.len(),
@@ -272,7 +291,7 @@ pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, Yam
     }
     let text = text.strip_prefix(BOM).unwrap_or(text);
     check_chars(text)?;
-    let mut builder = Builder::new(*limits);
+    let mut builder = Builder::new(*limits, schema);
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         return Err(YamlError::Syntax {
@@ -307,6 +326,7 @@ enum Frame {
 
 struct Builder {
     limits: Limits,
+    schema: Schema,
     stack: Vec<Frame>,
     docs: Vec<Document>,
     positions: HashMap<String, Pos>,
@@ -317,9 +337,10 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(limits: Limits) -> Self {
+    fn new(limits: Limits, schema: Schema) -> Self {
         Builder {
             limits,
+            schema,
             stack: Vec::new(),
             docs: Vec::new(),
             positions: HashMap::new(),
@@ -481,11 +502,17 @@ impl Builder {
         // (a quoted "<<" is an ordinary key).
         let merge =
             self.is_key_position() && style == TScalarStyle::Plain && tag.is_none() && text == "<<";
-        let value = match resolve_scalar(text, style, tag.as_ref()) {
+        let value = match resolve_scalar(text, style, tag.as_ref(), self.schema) {
             Ok(v) => v,
             Err(message) => {
-                let tag = tag.as_ref().map(tag_name).unwrap_or_default();
-                self.fail(YamlError::Tag { pos, tag, message });
+                self.fail(match tag.as_ref() {
+                    Some(tag) => YamlError::Tag {
+                        pos,
+                        tag: tag_name(tag),
+                        message,
+                    },
+                    None => YamlError::Scalar { pos, message },
+                });
                 return;
             }
         };
@@ -626,131 +653,6 @@ fn key_string(v: &Value) -> String {
         Value::Null => "null".into(),
         other => other.to_string(),
     }
-}
-
-/// A tag as written: `!!binary` for the YAML ones, `!evil` for the rest.
-fn tag_name(tag: &Tag) -> String {
-    match tag.handle.as_str() {
-        "tag:yaml.org,2002:" => format!("!!{}", tag.suffix),
-        _ => format!("{}{}", tag.handle, tag.suffix),
-    }
-}
-
-/// YAML 1.2 core schema resolution of a scalar (what Kubernetes' YAML
-/// decoder does): plain scalars may be null, booleans or numbers; quoted ones
-/// and `!!str` are strings. An explicit tag is resolved as kubectl's decoder
-/// does (`!!binary` is base64 decoded; `!!int` must be an integer) or
-/// refused: a tag plumb does not know would otherwise change the meaning of
-/// a value silently.
-fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
-    let Some(tag) = tag else {
-        return Ok(resolve_untagged(text, style));
-    };
-    let name = tag_name(tag);
-    let must = |v: Option<Value>, what: &str| v.ok_or_else(|| format!("{text:?} is not {what}"));
-    match name.as_str() {
-        // `!` is the non-specific tag: a string.
-        "!" | "!!str" => Ok(Value::String(text)),
-        "!!null" => match resolve_untagged(text.clone(), TScalarStyle::Plain) {
-            Value::Null => Ok(Value::Null),
-            _ => Err(format!("{text:?} is not null")),
-        },
-        "!!bool" => must(
-            Some(resolve_untagged(text.clone(), TScalarStyle::Plain)).filter(Value::is_boolean),
-            "a boolean",
-        ),
-        "!!int" => must(parse_int(&text).map(Value::Number), "an integer"),
-        "!!float" => must(
-            parse_int(&text).map(Value::Number).or_else(|| {
-                text.parse::<f64>()
-                    .ok()
-                    .filter(|_| looks_like_float(&text))
-                    .and_then(Number::from_f64)
-                    .map(Value::Number)
-            }),
-            "a finite number",
-        ),
-        // YAML 1.1 timestamps reach JSON as their text.
-        "!!timestamp" => Ok(Value::String(text)),
-        "!!binary" => decode_binary(&text).map(Value::String),
-        _ => Err(
-            "unknown tag: plumb reads only the standard YAML tags (!!str, !!int, !!float, \
-             !!bool, !!null, !!binary, !!timestamp, !!map, !!seq)"
-                .into(),
-        ),
-    }
-}
-
-/// A `!!binary` scalar as kubectl reads it: base64 (line breaks and spaces
-/// ignored) whose bytes become the string value; bytes that are not UTF-8
-/// cannot be a JSON string and are refused.
-fn decode_binary(text: &str) -> Result<String, String> {
-    use base64::Engine as _;
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(compact.as_bytes())
-        .map_err(|e| format!("not base64: {e}"))?;
-    String::from_utf8(bytes).map_err(|_| {
-        "the decoded bytes are not UTF-8 text; put binary data in a ConfigMap's binaryData or a Secret's data as base64 text, without the tag".into()
-    })
-}
-
-fn resolve_untagged(text: String, style: TScalarStyle) -> Value {
-    if style != TScalarStyle::Plain {
-        return Value::String(text);
-    }
-    match text.as_str() {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        _ => {}
-    }
-    if let Some(n) = parse_int(&text) {
-        return Value::Number(n);
-    }
-    if looks_like_float(&text)
-        && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64)
-    {
-        return Value::Number(n);
-    }
-    Value::String(text)
-}
-
-fn parse_int(s: &str) -> Option<Number> {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (radix, body) = if let Some(h) = digits.strip_prefix("0x") {
-        (16, h)
-    } else if let Some(o) = digits.strip_prefix("0o") {
-        (8, o)
-    } else {
-        (10, digits)
-    };
-    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let magnitude = u64::from_str_radix(body, radix).ok()?;
-    if neg {
-        let v = i64::try_from(magnitude).ok()?;
-        Some(Number::from(-v))
-    } else {
-        Some(Number::from(magnitude))
-    }
-}
-
-fn looks_like_float(s: &str) -> bool {
-    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    !body.is_empty()
-        && body
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == '.')
-        && body
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-        && body.chars().any(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -212,7 +212,7 @@ fn parse_file(
     let docs = if file.rel.ends_with(".json") {
         yaml::parse_json_documents(&text, &limits.yaml)
     } else {
-        yaml::parse_documents(&text, &limits.yaml)
+        yaml::parse_manifest_documents(&text, &limits.yaml)
     }
     .map_err(yaml_error)?;
     let mut out = Vec::new();

@@ -501,3 +501,25 @@ fn base64_errors_are_placed_as_go_places_them() {
     assert_eq!(at("YQ==YQ=="), Some(4));
     assert_eq!(at("YQ=x"), Some(2));
 }
+
+#[test]
+fn manifest_scalars_resolve_as_kubectl_reads_them() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  annotations: { quoted: \"0400\" }\ntype: Opaque\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: d }\nspec:\n  template:\n    spec:\n      hostNetwork: yes\n      volumes:\n      - name: s\n        secret: { secretName: s, defaultMode: 0400 }\n";
+    let set = render_bytes("apps/web/a.yaml", text.as_bytes()).unwrap();
+    let deploy = set
+        .objects
+        .iter()
+        .find(|o| o.id.kind == "Deployment")
+        .unwrap();
+    let spec = &deploy.manifest.value()["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["volumes"][0]["secret"]["defaultMode"], 256,
+        "0400 is octal"
+    );
+    assert_eq!(spec["hostNetwork"], true);
+    let secret = set.objects.iter().find(|o| o.id.kind == "Secret").unwrap();
+    assert_eq!(
+        secret.manifest.value()["metadata"]["annotations"]["quoted"],
+        "0400"
+    );
+}
