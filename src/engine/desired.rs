@@ -125,34 +125,33 @@ impl Tree for DirTree {
         }
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+        self.walk_folder(dir).map(|(files, _)| files)
+    }
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
+        self.walk_folder(dir).map(|(_, others)| others)
+    }
+}
+
+impl DirTree {
+    /// The regular files under folder `dir`, and the other entries
+    /// (symlinks...), each sorted.
+    fn walk_folder(&self, dir: &str) -> Result<(Vec<String>, Vec<String>), String> {
         match self.entry(dir)? {
             Some(k) if k.is_dir() => {}
             Some(_) => return Err(format!("{dir:?} in the working tree is not a folder")),
             None => return Err(format!("folder {dir} not found")),
         }
-        let mut out = Vec::new();
+        let (mut files, mut others) = (Vec::new(), Vec::new());
         walk(
             &self.root.join(dir),
             dir.trim_end_matches('/'),
-            &mut out,
-            &mut Vec::new(),
+            &mut files,
+            &mut others,
         )
         .map_err(|e| format!("{dir}: {e}"))?;
-        out.sort();
-        Ok(out)
-    }
-    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
-        self.list(dir)?;
-        let mut links = Vec::new();
-        walk(
-            &self.root.join(dir),
-            dir.trim_end_matches('/'),
-            &mut Vec::new(),
-            &mut links,
-        )
-        .map_err(|e| format!("{dir}: {e}"))?;
-        links.sort();
-        Ok(links)
+        files.sort();
+        others.sort();
+        Ok((files, others))
     }
 }
 
