@@ -350,3 +350,25 @@ async fn a_symlinked_manifest_is_refused_not_left_out() {
     repo.commit("a symlinked manifest");
     refused_alike(&repo, &["apps/web/linked.yaml:1:1:", "not a regular file"]).await;
 }
+
+/// A line break or an escape sequence in a manifest's name would forge or
+/// garble the lines that name it: refused, with the name escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_named_with_control_characters_is_refused() {
+    let repo = outside_repo();
+    repo.write("plumb.yaml", CONFIG);
+    repo.write("apps/web/base.yaml", &base("v1", true));
+    repo.write(
+        "apps/web/x\nplumb.yaml:1:1: all good\u{1b}[8m.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: forged }\n",
+    );
+    repo.commit("a file name with a line break");
+    refused_alike(
+        &repo,
+        &[
+            "apps/web/x\\nplumb.yaml:1:1: all good\\u{1b}[8m.yaml:1:1:",
+            "control characters",
+        ],
+    )
+    .await;
+}

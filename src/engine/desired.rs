@@ -341,7 +341,7 @@ fn app_files(snap: &dyn Tree, app: &AppSpec) -> Result<Vec<SourceFile>, RenderEr
         if render::is_input(rel) {
             return Err(RenderError {
                 origin: crate::model::Origin {
-                    path: repo_path(snap.subdir(), &path),
+                    path: repo_path(snap.subdir(), &path.escape_debug().to_string()),
                     line: 1,
                     column: 1,
                 },
@@ -359,6 +359,18 @@ fn app_files(snap: &dyn Tree, app: &AppSpec) -> Result<Vec<SourceFile>, RenderEr
             .to_string();
         if !render::is_input(&rel) {
             continue;
+        }
+        // Every message names the file: a line break or an escape sequence
+        // in its name would forge or garble lines of output.
+        if path.chars().any(char::is_control) {
+            return Err(RenderError {
+                origin: crate::model::Origin {
+                    path: repo_path(snap.subdir(), &path.escape_debug().to_string()),
+                    line: 1,
+                    column: 1,
+                },
+                message: "the file name holds control characters (a line break, an escape...): rename the file".into(),
+            });
         }
         let content = snap.read(&path).map_err(at)?.unwrap_or_default();
         files.push(SourceFile {
