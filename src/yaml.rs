@@ -13,8 +13,10 @@
 //! UTF-8 and characters YAML forbids (a NUL byte used to end the file here,
 //! silently) are refused with their place ([`decode_text`]); a leading BOM is
 //! skipped as kubectl does; tags are resolved as kubectl's decoder does
-//! (`!!binary` decoded) or refused (`!evil`), never dropped; and `.json`
-//! files are parsed as strict JSON ([`parse_json_documents`]).
+//! (`!!binary` decoded) or refused (`!evil`), never dropped; merge keys
+//! (`<<`) merge; manifests' plain scalars resolve as kubectl's YAML 1.1
+//! reader resolves them ([`parse_manifest_documents`], [`Schema`]); and
+//! `.json` files are parsed as strict JSON ([`parse_json_documents`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
