@@ -112,6 +112,15 @@ pub enum YamlError {
 }
 
 impl YamlError {
+    /// What is wrong, without the place (for messages that carry it apart).
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        match text.split_once(": ") {
+            Some((_, message)) => message.to_string(),
+            None => text,
+        }
+    }
+
     /// Where the problem is.
     pub fn pos(&self) -> Pos {
         match self {

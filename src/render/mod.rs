@@ -192,14 +192,7 @@ fn parse_file(
         );
         return Err(vec![RenderError::at(&file.path, start, msg)]);
     }
-    let yaml_error = |e: yaml::YamlError| {
-        let msg = e.to_string();
-        let msg = msg
-            .split_once(": ")
-            .map(|(_, m)| m.to_string())
-            .unwrap_or(msg);
-        vec![RenderError::at(&file.path, e.pos(), msg)]
-    };
+    let yaml_error = |e: yaml::YamlError| vec![RenderError::at(&file.path, e.pos(), e.message())];
     // Bytes are checked before anything reads them: a NUL byte or an
     // invalid sequence refuses the file (and so the app's revision) at its
     // place, instead of ending the file early for one reader or another.

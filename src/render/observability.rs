@@ -169,9 +169,8 @@ fn generate_alerts(
         let text = match crate::yaml::decode_text(&file.content) {
             Ok(text) => text,
             Err(e) => {
-                let msg = e.to_string();
-                let msg = msg.split_once(": ").map_or(msg.as_str(), |(_, m)| m);
-                out.errors.push(RenderError::at(&file.path, e.pos(), msg));
+                out.errors
+                    .push(RenderError::at(&file.path, e.pos(), e.message()));
                 continue;
             }
         };

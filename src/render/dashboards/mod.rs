@@ -133,11 +133,8 @@ fn parse<'a>(
             format!("$: file is {size} bytes, larger than the limit of {max} bytes"),
         ));
     }
-    let text = yaml::decode_text(content).map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg.split_once(": ").map_or(msg.as_str(), |(_, m)| m);
-        at(e.pos(), format!("$: {msg}"))
-    })?;
+    let text =
+        yaml::decode_text(content).map_err(|e| at(e.pos(), format!("$: {}", e.message())))?;
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         let msg = msg
