@@ -7,13 +7,30 @@
 //! has no budget for alias expansion. This module also turns hostile input
 //! into errors instead of outages: duplicate keys, alias bombs ("billion
 //! laughs"), nesting depth and total size are all bounded.
+//!
+//! It is also strict where YAML parsers disagree, so that what plumb applies
+//! is what kubectl would read and what a reviewer sees: bytes that are not
+//! UTF-8 and characters YAML forbids (a NUL byte used to end the file here,
+//! silently) are refused with their place ([`decode_text`]); a leading BOM is
+//! skipped as kubectl does; tags are resolved as kubectl's decoder does
+//! (`!!binary` decoded) or refused (`!evil`), never dropped; merge keys
+//! (`<<`) merge; manifests' plain scalars resolve as kubectl's YAML 1.1
+//! reader resolves them ([`parse_manifest_documents`], [`Schema`]); and
+//! `.json` files are parsed as strict JSON ([`parse_json_documents`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+mod json;
+mod scalar;
+
+pub use json::parse_json_documents;
+pub use scalar::Schema;
+use scalar::{resolve_scalar, tag_name};
 
 /// A 1-based line and column in a YAML text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -73,9 +90,37 @@ pub enum YamlError {
     TooLarge { size: usize, max: usize },
     #[error("{pos}: alias refers to an unknown anchor")]
     UnknownAlias { pos: Pos },
+    #[error("{pos}: not UTF-8 text (invalid byte sequence here)")]
+    NotUtf8 { pos: Pos },
+    #[error("{pos}: character {code} is not allowed here: {why}")]
+    ForbiddenChar {
+        pos: Pos,
+        /// `U+0000`.
+        code: String,
+        why: &'static str,
+    },
+    #[error("{pos}: tag {tag}: {message}")]
+    Tag {
+        pos: Pos,
+        tag: String,
+        message: String,
+    },
+    #[error("{pos}: {message}")]
+    Scalar { pos: Pos, message: String },
+    #[error("{pos}: JSON syntax error: {message}")]
+    Json { pos: Pos, message: String },
 }
 
 impl YamlError {
+    /// What is wrong, without the place (for messages that carry it apart).
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        match text.split_once(": ") {
+            Some((_, message)) => message.to_string(),
+            None => text,
+        }
+    }
+
     /// Where the problem is.
     pub fn pos(&self) -> Pos {
         match self {
@@ -83,7 +128,12 @@ impl YamlError {
             | YamlError::DuplicateKey { pos, .. }
             | YamlError::TooDeep { pos, .. }
             | YamlError::TooManyNodes { pos, .. }
-            | YamlError::UnknownAlias { pos } => *pos,
+            | YamlError::UnknownAlias { pos }
+            | YamlError::NotUtf8 { pos }
+            | YamlError::ForbiddenChar { pos, .. }
+            | YamlError::Tag { pos, .. }
+            | YamlError::Scalar { pos, .. }
+            | YamlError::Json { pos, .. } => *pos,
             YamlError::TooLarge { .. } => Pos { line: 1, column: 1 },
         }
     }
@@ -151,15 +201,108 @@ pub fn join_index(path: &str, index: usize) -> String {
     format!("{path}[{index}]")
 }
 
-/// Parses every document of a (multi-document) YAML text.
+/// The byte-order mark some editors put at the start of a file.
+const BOM: char = '\u{feff}';
+
+/// A file's bytes as text for the YAML and JSON readers: UTF-8 (an invalid
+/// sequence is refused at its line and column), a leading byte-order mark
+/// skipped (kubectl skips it too), and no character YAML forbids
+/// ([`check_chars`]).
+pub fn decode_text(bytes: &[u8]) -> Result<&str, YamlError> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            let valid = valid.strip_prefix(BOM).unwrap_or(valid);
+            return Err(YamlError::NotUtf8 { pos: end_of(valid) });
+        }
+    };
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    check_chars(text)?;
+    Ok(text)
+}
+
+/// The position just after `text`.
+fn end_of(text: &str) -> Pos {
+    let line = 1 + text.matches('\n').count();
+    let last = text.rsplit('\n').next().unwrap_or_default();
+    Pos {
+        line,
+        column: last.chars().count() + 1,
+    }
+}
+
+/// Refuses the characters YAML does not allow in a stream (C0 controls but
+/// tab and line breaks, DEL, C1 controls, U+FFFE/U+FFFF) and the ones YAML
+/// readers disagree on (U+0085, U+2028 and U+2029 are line breaks for
+/// kubectl's YAML 1.1 reader, not for YAML 1.2). Readers stop at a NUL byte
+/// or skip such characters differently: accepting them would mean applying
+/// something other than what a reviewer (or `git diff`, which shows such a
+/// file as binary) sees.
+pub fn check_chars(text: &str) -> Result<(), YamlError> {
+    let plain = |b: u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7e);
+    if text.bytes().all(plain) {
+        return Ok(());
+    }
+    let (mut line, mut column) = (1, 1);
+    for c in text.chars() {
+        if let Some(why) = forbidden(c) {
+            return Err(YamlError::ForbiddenChar {
+                pos: Pos { line, column },
+                code: format!("U+{:04X}", u32::from(c)),
+                why,
+            });
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    Ok(())
+}
+
+fn forbidden(c: char) -> Option<&'static str> {
+    match c {
+        '\t' | '\n' | '\r' => None,
+        '\0' => Some("a NUL byte (some readers end the file there)"),
+        '\u{1}'..='\u{1f}' | '\u{7f}' => {
+            Some("control characters other than tab and line breaks are forbidden in YAML")
+        }
+        '\u{85}' | '\u{2028}' | '\u{2029}' => {
+            Some("a line break for some YAML readers and not for others")
+        }
+        '\u{80}'..='\u{9f}' => Some("C1 control characters are forbidden in YAML"),
+        '\u{fffe}' | '\u{ffff}' => Some("not a character"),
+        _ => None,
+    }
+}
+
+/// Parses every document of a (multi-document) YAML text, plain scalars
+/// resolved by the YAML 1.2 core schema (plumb's own files).
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    parse_with(text, limits, Schema::Core)
+}
+
+/// Parses Kubernetes manifests as kubectl reads them: plain scalars resolved
+/// as its YAML 1.1 reader resolves them (`0644` is octal, `yes` a boolean;
+/// see [`Schema::Kubectl`]), so that what plumb applies is what `kubectl
+/// apply` of the same file would.
+pub fn parse_manifest_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    parse_with(text, limits, Schema::Kubectl)
+}
+
+fn parse_with(text: &str, limits: &Limits, schema: Schema) -> Result<Vec<Document>, YamlError> {
     if text.len() > limits.max_bytes {
         return Err(YamlError::TooLarge {
             size: text.len(),
             max: limits.max_bytes,
         });
     }
-    let mut builder = Builder::new(*limits);
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    check_chars(text)?;
+    let mut builder = Builder::new(*limits, schema);
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         return Err(YamlError::Syntax {
@@ -178,6 +321,10 @@ enum Frame {
     Map {
         map: Map<String, Value>,
         pending_key: Option<(String, Pos)>,
+        /// The pending key is the merge key `<<`.
+        pending_merge: bool,
+        /// Mappings merged in with `<<`, applied when the mapping ends.
+        merges: Option<Vec<Map<String, Value>>>,
         anchor: usize,
         path: String,
     },
@@ -190,6 +337,7 @@ enum Frame {
 
 struct Builder {
     limits: Limits,
+    schema: Schema,
     stack: Vec<Frame>,
     docs: Vec<Document>,
     positions: HashMap<String, Pos>,
@@ -200,9 +348,10 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(limits: Limits) -> Self {
+    fn new(limits: Limits, schema: Schema) -> Self {
         Builder {
             limits,
+            schema,
             stack: Vec::new(),
             docs: Vec::new(),
             positions: HashMap::new(),
@@ -275,9 +424,40 @@ impl Builder {
             Some(Frame::Map {
                 map,
                 pending_key,
+                pending_merge,
+                merges,
                 path,
                 ..
             }) => match pending_key.take() {
+                Some((_, key_pos)) if std::mem::take(pending_merge) => {
+                    let more = match value {
+                        Value::Object(m) => Some(vec![m]),
+                        Value::Array(items) => items
+                            .into_iter()
+                            .map(|i| match i {
+                                Value::Object(m) => Some(m),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => None,
+                    };
+                    let err = match (more, merges.is_some()) {
+                        (_, true) => Some("a second merge key <<"),
+                        (Some(more), false) => {
+                            *merges = Some(more);
+                            None
+                        }
+                        (None, false) => {
+                            Some("the merge key << takes a mapping or a list of mappings")
+                        }
+                    };
+                    if let Some(message) = err {
+                        self.fail(YamlError::Syntax {
+                            pos: key_pos,
+                            message: message.into(),
+                        });
+                    }
+                }
                 Some((key, key_pos)) => {
                     if map.contains_key(&key) {
                         let err = YamlError::DuplicateKey {
@@ -329,12 +509,32 @@ impl Builder {
         if !self.count(1, pos) {
             return;
         }
-        let value = resolve_scalar(text, style, tag.as_ref());
+        // `<<: *base` merges `base` in, as kubectl's YAML 1.1 reader does
+        // (a quoted "<<" is an ordinary key).
+        let merge =
+            self.is_key_position() && style == TScalarStyle::Plain && tag.is_none() && text == "<<";
+        let value = match resolve_scalar(text, style, tag.as_ref(), self.schema) {
+            Ok(v) => v,
+            Err(message) => {
+                self.fail(match tag.as_ref() {
+                    Some(tag) => YamlError::Tag {
+                        pos,
+                        tag: tag_name(tag),
+                        message,
+                    },
+                    None => YamlError::Scalar { pos, message },
+                });
+                return;
+            }
+        };
         if !self.is_key_position() {
             let path = self.next_path();
             self.positions.entry(path).or_insert(pos);
         }
         self.place(value, anchor, pos);
+        if merge && let Some(Frame::Map { pending_merge, .. }) = self.stack.last_mut() {
+            *pending_merge = true;
+        }
     }
 
     fn on_alias(&mut self, id: usize, pos: Pos) {
@@ -352,9 +552,31 @@ impl Builder {
         self.place(value, 0, pos);
     }
 
-    fn on_start(&mut self, seq: bool, anchor: usize, pos: Pos) {
+    fn on_start(&mut self, seq: bool, anchor: usize, tag: Option<Tag>, pos: Pos) {
         if !self.count(1, pos) {
             return;
+        }
+        if let Some(tag) = &tag {
+            let name = tag_name(tag);
+            let want = if seq { "!!seq" } else { "!!map" };
+            if name != want && name != "!" {
+                let what = if seq { "sequence" } else { "mapping" };
+                // A collection's start is marked at its first entry; the
+                // key it is the value of is nearer to the tag.
+                let pos = match self.stack.last() {
+                    Some(Frame::Map {
+                        pending_key: Some((_, key_pos)),
+                        ..
+                    }) => *key_pos,
+                    _ => pos,
+                };
+                self.fail(YamlError::Tag {
+                    pos,
+                    message: format!("not allowed on a {what} (only {want} is)"),
+                    tag: name,
+                });
+                return;
+            }
         }
         let path = self.next_path();
         if !self.is_key_position() {
@@ -370,6 +592,8 @@ impl Builder {
             Frame::Map {
                 map: Map::new(),
                 pending_key: None,
+                pending_merge: false,
+                merges: None,
                 anchor,
                 path,
             }
@@ -379,7 +603,21 @@ impl Builder {
 
     fn on_end(&mut self, pos: Pos) {
         let (value, anchor) = match self.stack.pop() {
-            Some(Frame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
+            Some(Frame::Map {
+                mut map,
+                merges,
+                anchor,
+                ..
+            }) => {
+                // Keys written in the mapping win over merged ones, and
+                // earlier merged mappings over later ones.
+                for merged in merges.into_iter().flatten() {
+                    for (k, v) in merged {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+                (Value::Object(map), anchor)
+            }
             Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
             None => return,
         };
@@ -403,8 +641,8 @@ impl MarkedEventReceiver for Builder {
                 self.on_scalar(text, style, anchor, tag, pos)
             }
             Event::Alias(id) => self.on_alias(id, pos),
-            Event::SequenceStart(anchor, _) => self.on_start(true, anchor, pos),
-            Event::MappingStart(anchor, _) => self.on_start(false, anchor, pos),
+            Event::SequenceStart(anchor, tag) => self.on_start(true, anchor, tag, pos),
+            Event::MappingStart(anchor, tag) => self.on_start(false, anchor, tag, pos),
             Event::SequenceEnd | Event::MappingEnd => self.on_end(pos),
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
@@ -426,76 +664,6 @@ fn key_string(v: &Value) -> String {
         Value::Null => "null".into(),
         other => other.to_string(),
     }
-}
-
-/// YAML 1.2 core schema resolution of a scalar (what Kubernetes' YAML
-/// decoder does): plain scalars may be null, booleans or numbers; quoted ones
-/// and `!!str` are strings.
-fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if let Some(tag) = tag
-        && (tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!")
-    {
-        match tag.suffix.as_str() {
-            "str" => return Value::String(text),
-            "null" => return Value::Null,
-            _ => {}
-        }
-    }
-    if style != TScalarStyle::Plain {
-        return Value::String(text);
-    }
-    match text.as_str() {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        _ => {}
-    }
-    if let Some(n) = parse_int(&text) {
-        return Value::Number(n);
-    }
-    if looks_like_float(&text)
-        && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64)
-    {
-        return Value::Number(n);
-    }
-    Value::String(text)
-}
-
-fn parse_int(s: &str) -> Option<Number> {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (radix, body) = if let Some(h) = digits.strip_prefix("0x") {
-        (16, h)
-    } else if let Some(o) = digits.strip_prefix("0o") {
-        (8, o)
-    } else {
-        (10, digits)
-    };
-    if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let magnitude = u64::from_str_radix(body, radix).ok()?;
-    if neg {
-        let v = i64::try_from(magnitude).ok()?;
-        Some(Number::from(-v))
-    } else {
-        Some(Number::from(magnitude))
-    }
-}
-
-fn looks_like_float(s: &str) -> bool {
-    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
-    !body.is_empty()
-        && body
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == '.')
-        && body
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-        && body.chars().any(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -594,5 +762,119 @@ mod tests {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(matches!(err, YamlError::Syntax { .. }), "{err:?}");
         assert!(err.pos().line >= 1);
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_at_its_line_and_column_not_taken_as_the_end() {
+        let err = parse("a: 1\n---\nb: 2\0\n---\nc: 3\n").unwrap_err();
+        assert_eq!(err.pos(), Pos { line: 3, column: 5 }, "{err}");
+        assert!(err.to_string().contains("U+0000"), "{err}");
+    }
+
+    #[test]
+    fn every_character_yaml_forbids_is_refused() {
+        for c in [
+            '\u{1}', '\u{7}', '\u{b}', '\u{1b}', '\u{7f}', '\u{80}', '\u{85}', '\u{9b}',
+            '\u{2028}', '\u{ffff}',
+        ] {
+            let text = format!("a:\n  b: x{c}y\n");
+            let err = parse(&text).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    YamlError::ForbiddenChar {
+                        pos: Pos { line: 2, column: 7 },
+                        ..
+                    }
+                ),
+                "{c:?}: {err:?}"
+            );
+        }
+        // Tab, CR LF and ordinary non-ASCII text stay fine.
+        let docs = parse("a:\t\"tab\"\r\nb: caf\u{e9} \u{1f600}\n").unwrap();
+        assert_eq!(docs[0].value["b"], "caf\u{e9} \u{1f600}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_at_its_place() {
+        let err = decode_text(b"a: 1\nb: x\xff\n").unwrap_err();
+        assert_eq!(
+            err,
+            YamlError::NotUtf8 {
+                pos: Pos { line: 2, column: 5 }
+            }
+        );
+        // A lone surrogate encoded in UTF-8 style (CESU) is not UTF-8 either.
+        assert!(decode_text(b"a: \xed\xa0\x80\n").is_err());
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let text = decode_text(b"\xef\xbb\xbfapiVersion: v1\nkind: ConfigMap\n").unwrap();
+        let docs = parse(text).unwrap();
+        assert_eq!(docs[0].value["apiVersion"], "v1");
+        let docs = parse("\u{feff}kind: ConfigMap\n").unwrap();
+        assert_eq!(docs[0].value["kind"], "ConfigMap");
+        assert_eq!(docs[0].position("kind"), Pos { line: 1, column: 1 });
+    }
+
+    #[test]
+    fn binary_scalars_are_decoded_as_kubectl_does() {
+        let docs = parse("a: !!binary aGVsbG8=\nb: !!binary |\n  aGVs\n  bG8=\n").unwrap();
+        assert_eq!(docs[0].value["a"], "hello");
+        assert_eq!(docs[0].value["b"], "hello");
+        let err = parse("a: 1\nb: !!binary not-base64!\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                YamlError::Tag {
+                    pos: Pos { line: 2, .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = parse("b: !!binary /w==\n").unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_tag_is_refused_not_dropped() {
+        let err = parse("a: 1\nb: !evil x\n").unwrap_err();
+        assert_eq!(err.pos().line, 2, "{err}");
+        assert!(err.to_string().contains("tag !evil: unknown tag"), "{err}");
+        let err = parse("a:\n  b: !evil {x: 1}\n").unwrap_err();
+        assert!(err.to_string().contains("tag !evil"), "{err}");
+        let err = parse("a: !!set {x: 1}\n").unwrap_err();
+        assert!(err.to_string().contains("tag !!set"), "{err}");
+        let err = parse("a: !!int abc\n").unwrap_err();
+        assert!(err.to_string().contains("not an integer"), "{err}");
+    }
+
+    #[test]
+    fn standard_tags_resolve() {
+        let docs = parse(
+            "a: !!int \"3\"\nb: !!bool 'true'\nc: !!float 1\nd: !!map {x: !!seq [1]}\ne: ! 5\n",
+        )
+        .unwrap();
+        let v = &docs[0].value;
+        assert_eq!(v["a"], 3);
+        assert_eq!(v["b"], true);
+        assert_eq!(v["c"], 1);
+        assert_eq!(v["d"]["x"][0], 1);
+        assert_eq!(v["e"], "5");
+    }
+
+    #[test]
+    fn merge_keys_merge_as_kubectl_reads_them() {
+        let text = "base: &b {x: 1, y: 2}\nmore: &m {y: 3, z: 4}\nobj:\n  y: 0\n  <<: [*b, *m]\n  w: 5\nquoted:\n  \"<<\": kept\n";
+        let docs = parse(text).unwrap();
+        let obj = &docs[0].value["obj"];
+        assert_eq!(obj, &serde_json::json!({"y": 0, "w": 5, "x": 1, "z": 4}));
+        assert_eq!(docs[0].value["quoted"]["<<"], "kept");
+        let err = parse("a: {<<: 3}\n").unwrap_err();
+        assert!(err.to_string().contains("merge key"), "{err}");
+        let err = parse("b: &b {x: 1}\na:\n  <<: *b\n  <<: *b\n").unwrap_err();
+        assert_eq!(err.pos().line, 4, "{err}");
     }
 }

@@ -171,8 +171,13 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         });
+        // Some failures carry no reason (a conversion's 500).
+        if !self.reason.is_empty()
+            && let Some(m) = status.as_object_mut()
+        {
+            m.insert("reason".into(), Value::String(self.reason.clone()));
+        }
         if !details.is_empty()
             && let Some(m) = status.as_object_mut()
         {
@@ -276,5 +281,18 @@ pub mod field {
 
     pub fn immutable(path: &str, value: &Value) -> Cause {
         invalid(path, value, "field is immutable")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_without_a_reason_has_no_reason_key() {
+        let s = ApiError::new(500, "", "failed to convert").to_status();
+        assert!(s.get("reason").is_none(), "{s}");
+        let s = ApiError::bad_request("x").to_status();
+        assert_eq!(s["reason"], "BadRequest");
     }
 }

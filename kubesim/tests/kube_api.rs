@@ -775,3 +775,75 @@ async fn list_timing_over_http() {
         );
     }
 }
+
+/// Sends `body` and returns the status code and the Status body.
+async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    ctype: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", ctype)
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    match client.request::<serde_json::Value>(req).await {
+        Ok(v) => (200, v),
+        Err(KubeError::Api(s)) => (s.code, serde_json::to_value(&s).unwrap()),
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_secret_with_invalid_base64_is_refused_like_the_real_server() {
+    let (_sim, client) = common::start().await;
+    make_ns(&client, "ref").await;
+    let body = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"bad-b64","namespace":"ref"},"data":{"password":"not base64!"}}"#;
+    let (code, status) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/ref/secrets",
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(status["reason"], "BadRequest");
+    assert_eq!(
+        status["message"],
+        "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte 3"
+    );
+    let apply = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad-b64\n  namespace: ref\ndata:\n  password: not base64!\n";
+    let (code, status) = raw(
+        &client,
+        "PATCH",
+        "/api/v1/namespaces/ref/secrets/bad-b64?fieldManager=plumb",
+        "application/apply-patch+yaml",
+        apply,
+    )
+    .await;
+    assert_eq!(code, 500);
+    assert_eq!(
+        status["message"],
+        "failed to convert new object (ref/bad-b64; /v1, Kind=Secret) to proper version: unable to convert unstructured object to /v1, Kind=Secret: error decoding from json: illegal base64 data at input byte 3"
+    );
+    assert!(
+        status["reason"].is_null(),
+        "the real server sends no reason"
+    );
+    let path = "/api/v1/namespaces/ref/secrets/bad-b64?fieldManager=plumb";
+    // Valid base64 (with line breaks, as Go allows) is stored.
+    let good = apply.replace("not base64!", "\"aGVs\\nbG8=\"");
+    let (code, obj) = raw(
+        &client,
+        "PATCH",
+        path,
+        "application/apply-patch+yaml",
+        &good,
+    )
+    .await;
+    assert_eq!(code, 200, "{obj}");
+}

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::{Checker, ConfigError, Scalar, Vars, parse_typed};
+use super::{Checker, ConfigError, Scalar, Vars, parse_checked};
 use crate::names;
 
 pub mod profiles;
@@ -118,11 +118,7 @@ impl RepoConfig {
 
     /// Parses and checks `plumb.yaml` text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
-        let (cfg, doc): (RepoConfig, _) = parse_typed(file, text)?;
-        let mut check = Checker::new(file, &doc);
-        cfg.check(&mut check);
-        check.finish()?;
-        Ok(cfg)
+        parse_checked(file, text, |cfg: &RepoConfig, check| cfg.check(check))
     }
 
     /// The clusters `app` targets, in name order.

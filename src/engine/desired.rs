@@ -22,6 +22,9 @@ pub trait Tree {
     /// Every regular file under `dir` (symlinks never followed), sorted,
     /// paths relative to the tree's root (`dir` included).
     fn list(&self, dir: &str) -> Result<Vec<String>, String>;
+    /// What [`Tree::list`] of `dir` leaves out: symlinks (in git also
+    /// submodules and names that are not UTF-8), paths as in `list`.
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String>;
     /// A content id of folder `dir` (same id, same files), when known.
     fn key(&self, _dir: &str) -> Option<String> {
         None
@@ -49,13 +52,58 @@ impl Tree for Snapshot {
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
         self.list_paths(dir).map_err(|e| e.to_string())
     }
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
+        let skipped = self.skipped_under(dir).map_err(|e| e.to_string())?;
+        Ok(skipped.into_iter().map(|s| s.path).collect())
+    }
 }
 
-/// A folder on disk (a working tree). Symlinks are skipped, as in git trees.
+/// A folder on disk (a working tree), read by the same rule as a git tree
+/// ([`Snapshot`]): a symlink on the way to a path (an app's folder, a file)
+/// is refused, never followed; symlinks inside a listed folder are left
+/// out. So `plumb validate DIR` gives the answer `--rev` and sync give.
 #[derive(Debug, Clone)]
 pub struct DirTree {
     pub root: std::path::PathBuf,
     pub label: String,
+}
+
+impl DirTree {
+    /// What is at `path`, having refused `..` and any symlink on the way
+    /// (the entry itself included); `None` when nothing is there.
+    fn entry(&self, path: &str) -> Result<Option<std::fs::FileType>, String> {
+        if path.split('/').any(|p| p == "..") {
+            return Err(format!("{path}: paths may not leave the repository"));
+        }
+        let mut full = self.root.clone();
+        let mut walked = Vec::new();
+        let mut kind = None;
+        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            if kind.is_some_and(|k: std::fs::FileType| !k.is_dir()) {
+                return Ok(None);
+            }
+            full.push(part);
+            walked.push(part);
+            kind = match std::fs::symlink_metadata(&full) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(format!(
+                        "{:?} in the working tree is a symlink; plumb reads only regular files and folders",
+                        walked.join("/")
+                    ));
+                }
+                Ok(m) => Some(m.file_type()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(format!("{path}: {e}")),
+            };
+        }
+        match kind {
+            Some(k) => Ok(Some(k)),
+            // The root itself.
+            None => std::fs::metadata(&self.root)
+                .map(|m| Some(m.file_type()))
+                .map_err(|e| format!("{path}: {e}")),
+        }
+    }
 }
 
 impl Tree for DirTree {
@@ -66,35 +114,55 @@ impl Tree for DirTree {
         Some(Box::new(self.clone()))
     }
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
-        if path.split('/').any(|p| p == "..") {
-            return Err(format!("{path}: paths may not leave the repository"));
-        }
-        let full = self.root.join(path);
-        match std::fs::symlink_metadata(&full) {
-            Ok(m) if m.file_type().is_file() => std::fs::read(&full)
+        match self.entry(path)? {
+            Some(k) if k.is_file() => std::fs::read(self.root.join(path))
                 .map(Some)
                 .map_err(|e| format!("{path}: {e}")),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{path}: {e}")),
+            Some(_) => Err(format!(
+                "{path:?} in the working tree is a folder; plumb reads only regular files here"
+            )),
+            None => Ok(None),
         }
     }
     fn list(&self, dir: &str) -> Result<Vec<String>, String> {
-        if dir.split('/').any(|p| p == "..") {
-            return Err(format!("{dir}: paths may not leave the repository"));
-        }
-        let mut out = Vec::new();
-        let start = self.root.join(dir);
-        if !start.is_dir() {
-            return Err(format!("folder {dir} not found"));
-        }
-        walk(&start, dir.trim_end_matches('/'), &mut out).map_err(|e| format!("{dir}: {e}"))?;
-        out.sort();
-        Ok(out)
+        self.walk_folder(dir).map(|(files, _)| files)
+    }
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
+        self.walk_folder(dir).map(|(_, others)| others)
     }
 }
 
-fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+impl DirTree {
+    /// The regular files under folder `dir`, and the other entries
+    /// (symlinks...), each sorted.
+    fn walk_folder(&self, dir: &str) -> Result<(Vec<String>, Vec<String>), String> {
+        match self.entry(dir)? {
+            Some(k) if k.is_dir() => {}
+            Some(_) => return Err(format!("{dir:?} in the working tree is not a folder")),
+            None => return Err(format!("folder {dir} not found")),
+        }
+        let (mut files, mut others) = (Vec::new(), Vec::new());
+        walk(
+            &self.root.join(dir),
+            dir.trim_end_matches('/'),
+            &mut files,
+            &mut others,
+        )
+        .map_err(|e| format!("{dir}: {e}"))?;
+        files.sort();
+        others.sort();
+        Ok((files, others))
+    }
+}
+
+/// Collects the regular files under `dir` into `out`, anything else (a
+/// symlink, a socket...) into `other`; never follows a symlink.
+fn walk(
+    dir: &std::path::Path,
+    rel: &str,
+    out: &mut Vec<String>,
+    other: &mut Vec<String>,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -108,9 +176,11 @@ fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<String>) -> std::io::Res
         };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            walk(&entry.path(), &path, out)?;
+            walk(&entry.path(), &path, out, other)?;
         } else if kind.is_file() {
             out.push(path);
+        } else {
+            other.push(path);
         }
     }
     Ok(())
@@ -176,9 +246,9 @@ pub fn render_tree(
 ) -> Desired {
     let config_path = repo_path(snap.subdir(), FILE_NAME);
     let config = match snap.read(FILE_NAME) {
-        Ok(Some(bytes)) => match String::from_utf8(bytes) {
-            Ok(text) => RepoConfig::parse(&config_path, &text).map_err(|e| e.to_string()),
-            Err(_) => Err(format!("{config_path}:1:1: not UTF-8 text")),
+        Ok(Some(bytes)) => match crate::yaml::decode_text(&bytes) {
+            Ok(text) => RepoConfig::parse(&config_path, text).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("{config_path}:{e}")),
         },
         Ok(None) => Err(format!(
             "{config_path}:1:1: missing: the repository has no {FILE_NAME} at {}",
@@ -261,6 +331,24 @@ fn app_files(snap: &dyn Tree, app: &AppSpec) -> Result<Vec<SourceFile>, RenderEr
         message: e,
     };
     let entries = snap.list(dir).map_err(at)?;
+    // A symlink that looks like a manifest is refused, not left out: its
+    // objects would go missing from the app, and be pruned.
+    for path in snap.unreadable(dir).map_err(at)? {
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .trim_start_matches('/');
+        if render::is_input(rel) {
+            return Err(RenderError {
+                origin: crate::model::Origin {
+                    path: repo_path(snap.subdir(), &path.escape_debug().to_string()),
+                    line: 1,
+                    column: 1,
+                },
+                message: "not a regular file (a symlink or a submodule): plumb never follows them; commit the file itself".into(),
+            });
+        }
+    }
     let mut files = Vec::new();
     for path in entries {
         // Paths are relative to the tree's root, `dir` included.
@@ -271,6 +359,18 @@ fn app_files(snap: &dyn Tree, app: &AppSpec) -> Result<Vec<SourceFile>, RenderEr
             .to_string();
         if !render::is_input(&rel) {
             continue;
+        }
+        // Every message names the file: a line break or an escape sequence
+        // in its name would forge or garble lines of output.
+        if path.chars().any(char::is_control) {
+            return Err(RenderError {
+                origin: crate::model::Origin {
+                    path: repo_path(snap.subdir(), &path.escape_debug().to_string()),
+                    line: 1,
+                    column: 1,
+                },
+                message: "the file name holds control characters (a line break, an escape...): rename the file".into(),
+            });
         }
         let content = snap.read(&path).map_err(at)?.unwrap_or_default();
         files.push(SourceFile {

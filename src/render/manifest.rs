@@ -1,5 +1,7 @@
 //! One YAML document → one desired object: required fields, names, scope and
-//! namespace permissions, plumb's labels. Every error names the key's place.
+//! namespace permissions, plumb's labels, and the values the API server
+//! would fail to decode (base64 of a Secret's `data`). Every error names the
+//! key's place.
 
 use serde_json::{Map, Value};
 
@@ -92,6 +94,7 @@ pub fn build_object(
     let group = ObjectRef::group_of(api_version).to_string();
     check_name(obj, &group, kind, name, &mut errors);
     check_string_maps(obj, meta, &mut errors);
+    check_base64_fields(obj, &group, kind, map, &mut errors);
     let namespace = resolve_namespace(ctx, obj, scopes, &group, kind, meta, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
@@ -267,4 +270,92 @@ fn finish_manifest(
     );
     labels.insert(APP_LABEL.into(), Value::String(ctx.app_name.to_string()));
     Ok(manifest)
+}
+
+/// `[]byte` fields of built-in kinds, which the API server decodes from
+/// base64: a value it cannot decode fails the whole object there, so it is
+/// refused here, offline, at its key. The message never shows the value
+/// (it is a Secret's).
+fn check_base64_fields(
+    obj: &ParsedObject,
+    group: &str,
+    kind: &str,
+    map: &Map<String, Value>,
+    errors: &mut Vec<RenderError>,
+) {
+    let field = match (group, kind) {
+        ("", "Secret") => "data",
+        ("", "ConfigMap") => "binaryData",
+        _ => return,
+    };
+    let Some(entries) = map.get(field).and_then(Value::as_object) else {
+        return;
+    };
+    for (k, v) in entries {
+        let key = format!("{field}.{k}");
+        match v {
+            Value::String(s) => {
+                if let Some(at) = go_base64_error(s) {
+                    let hint = if field == "data" {
+                        "; put plain text under stringData"
+                    } else {
+                        ""
+                    };
+                    errors.push(obj.error(
+                        &key,
+                        format!(
+                            "{key} is not base64 (illegal base64 data at input byte {at}){hint}"
+                        ),
+                    ));
+                }
+            }
+            Value::Null => {}
+            _ => errors.push(obj.error(&key, format!("{key} must be a base64 string"))),
+        }
+    }
+}
+
+/// Where Go's `base64.StdEncoding` (what the API server decodes `[]byte`
+/// fields with: padding required, line breaks skipped, trailing bits not
+/// checked) refuses `s`: the `N` of its `illegal base64 data at input byte
+/// N`, or `None` when `s` decodes. A port of Go's `decodeQuantum`.
+pub(crate) fn go_base64_error(s: &str) -> Option<usize> {
+    let src = s.as_bytes();
+    let newline = |b: &u8| *b == b'\n' || *b == b'\r';
+    let symbol = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    let mut si = 0;
+    loop {
+        let mut j = 0;
+        while j < 4 {
+            let Some(&b) = src.get(si) else {
+                return (j > 0).then(|| si - j);
+            };
+            si += 1;
+            if symbol(b) {
+                j += 1;
+                continue;
+            }
+            if newline(&b) {
+                continue;
+            }
+            if b != b'=' || j < 2 {
+                return Some(si - 1);
+            }
+            if j == 2 {
+                // "==" is expected; the first "=" is read.
+                while src.get(si).is_some_and(newline) {
+                    si += 1;
+                }
+                match src.get(si) {
+                    None => return Some(src.len()),
+                    Some(b'=') => si += 1,
+                    Some(_) => return Some(si - 1),
+                }
+            }
+            while src.get(si).is_some_and(newline) {
+                si += 1;
+            }
+            return (si < src.len()).then_some(si);
+        }
+    }
 }

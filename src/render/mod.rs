@@ -6,7 +6,9 @@
 //! What counts as a manifest: every `.yaml`, `.yml` and `.json` file under
 //! the app's folder, recursively, in path order — except the `dashboards/`
 //! and `alerts/` folders at the app's top, which hold Grafana and Prometheus
-//! files that plumb turns into objects itself ([`observability`]).
+//! files that plumb turns into objects itself ([`observability`]). A `.json`
+//! file is read as strict JSON, the others as YAML; both refuse bytes that
+//! are not text (see [`crate::yaml::decode_text`]).
 
 pub mod alerts;
 pub mod dashboards;
@@ -190,26 +192,22 @@ fn parse_file(
         );
         return Err(vec![RenderError::at(&file.path, start, msg)]);
     }
-    let text = std::str::from_utf8(&file.content).map_err(|e| {
-        vec![RenderError::at(
-            &file.path,
-            start,
-            format!("not UTF-8 text: {e}"),
-        )]
-    })?;
+    let yaml_error = |e: yaml::YamlError| vec![RenderError::at(&file.path, e.pos(), e.message())];
+    // Bytes are checked before anything reads them: a NUL byte or an
+    // invalid sequence refuses the file (and so the app's revision) at its
+    // place, instead of ending the file early for one reader or another.
+    let text = yaml::decode_text(&file.content).map_err(yaml_error)?;
     let text = vars::substitute(text, vars).map_err(|errs| {
         errs.into_iter()
             .map(|e| RenderError::at(&file.path, e.pos, e.message))
             .collect::<Vec<_>>()
     })?;
-    let docs = yaml::parse_documents(&text, &limits.yaml).map_err(|e| {
-        let msg = e.to_string();
-        let msg = msg
-            .split_once(": ")
-            .map(|(_, m)| m.to_string())
-            .unwrap_or(msg);
-        vec![RenderError::at(&file.path, e.pos(), msg)]
-    })?;
+    let docs = if file.rel.ends_with(".json") {
+        yaml::parse_json_documents(&text, &limits.yaml)
+    } else {
+        yaml::parse_manifest_documents(&text, &limits.yaml)
+    }
+    .map_err(yaml_error)?;
     let mut out = Vec::new();
     for mut doc in docs.into_iter().filter(|d| !d.value.is_null()) {
         // The value moves out of the document, which keeps only positions:

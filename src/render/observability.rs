@@ -166,11 +166,13 @@ fn generate_alerts(
         experimental_functions: profile.experimental_functions,
     };
     for file in files {
-        let start = Pos { line: 1, column: 1 };
-        let Ok(text) = std::str::from_utf8(&file.content) else {
-            out.errors
-                .push(RenderError::at(&file.path, start, "not UTF-8 text"));
-            continue;
+        let text = match crate::yaml::decode_text(&file.content) {
+            Ok(text) => text,
+            Err(e) => {
+                out.errors
+                    .push(RenderError::at(&file.path, e.pos(), e.message()));
+                continue;
+            }
         };
         let rules = match alerts::check_rule_file(&file.path, text, opts, &limits.yaml) {
             Ok(r) => r,

@@ -379,3 +379,147 @@ fn a_cached_render_reads_only_the_apps_whose_folder_changed() {
     let _ = render("t2", "r3", &mut read);
     assert_eq!(read, ["web"], "only the changed app is read again");
 }
+
+fn render_bytes(path: &str, content: &[u8]) -> Result<DesiredSet, Vec<String>> {
+    let mut f = file(path, "");
+    f.content = content.to_vec();
+    let mut r = render_with(BTreeMap::from([("web", vec![f])]), "prod");
+    r.apps
+        .remove("web")
+        .unwrap()
+        .map(Arc::unwrap_or_clone)
+        .map_err(|errs| errs.iter().map(ToString::to_string).collect())
+}
+
+const TWO_CMS: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: b }\n";
+
+#[test]
+fn a_nul_byte_refuses_the_app_instead_of_ending_the_file() {
+    let text = TWO_CMS.replace("---\n", "\0---\n");
+    let errs = render_bytes("apps/web/a.yaml", text.as_bytes()).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("apps/web/a.yaml:4:1: character U+0000 is not allowed"),
+        "{errs:?}"
+    );
+    let errs =
+        render_bytes("apps/web/a.yaml", b"apiVersion: v1\nkind: Config\xffMap\n").unwrap_err();
+    assert!(
+        errs[0].starts_with("apps/web/a.yaml:2:13: not UTF-8 text"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_accepted() {
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend_from_slice(TWO_CMS.as_bytes());
+    assert_eq!(
+        render_bytes("apps/web/a.yaml", &bytes)
+            .unwrap()
+            .objects
+            .len(),
+        2
+    );
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend_from_slice(
+        br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}}"#,
+    );
+    assert_eq!(
+        render_bytes("apps/web/a.json", &bytes)
+            .unwrap()
+            .objects
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_json_manifest_is_strict_json() {
+    let text = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"ConfigMap\",\n  \"metadata\": {\"name\": \"j\"},\n}\n";
+    let errs = render_bytes("apps/web/a.json", text.as_bytes()).unwrap_err();
+    assert!(
+        errs[0].starts_with("apps/web/a.json:5:1: JSON syntax error"),
+        "{errs:?}"
+    );
+    // The same text is fine YAML, and still read as YAML in a .yaml file.
+    assert!(render_bytes("apps/web/a.yaml", text.as_bytes()).is_ok());
+    // Errors found later still point into the JSON file.
+    let text = "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\",\n \"metadata\": {\"name\": \"Bad_Name\"}}";
+    let errs = render_bytes("apps/web/a.json", text.as_bytes()).unwrap_err();
+    assert!(
+        errs[0].starts_with("apps/web/a.json:2:15: invalid name"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn tags_are_decoded_like_kubectl_or_refused() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: t }\ndata:\n  greeting: !!binary aGVsbG8=\n";
+    let set = render_bytes("apps/web/a.yaml", text.as_bytes()).unwrap();
+    assert_eq!(set.objects[0].manifest.value()["data"]["greeting"], "hello");
+    let text =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: t }\ndata:\n  a: x\n  b: !evil y\n";
+    let errs = render_bytes("apps/web/a.yaml", text.as_bytes()).unwrap_err();
+    assert!(
+        errs[0].starts_with("apps/web/a.yaml:6:12: tag !evil: unknown tag"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_secret_whose_data_is_not_base64_is_refused_at_the_key_without_its_value() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata: { name: s }\ndata:\n  good: aGVsbG8=\n  password: hunter2 secret\n  multi: \"aGVs\\nbG8=\"\n";
+    let errs = render_bytes("apps/web/a.yaml", text.as_bytes()).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0],
+        "apps/web/a.yaml:6:3: data.password is not base64 (illegal base64 data at input byte 7); put plain text under stringData"
+    );
+    assert!(!errs[0].contains("hunter2"));
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\nbinaryData:\n  blob: abc\n";
+    let errs = render_bytes("apps/web/a.yaml", text.as_bytes()).unwrap_err();
+    assert!(
+        errs[0].contains("binaryData.blob is not base64 (illegal base64 data at input byte 0)"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn base64_errors_are_placed_as_go_places_them() {
+    use manifest::go_base64_error as at;
+    assert_eq!(at(""), None);
+    assert_eq!(at("aGVsbG8="), None);
+    assert_eq!(at("aGVs\r\nbG8="), None);
+    assert_eq!(at("aGk="), None);
+    assert_eq!(at("YQ=="), None);
+    assert_eq!(at("not base64!"), Some(3));
+    assert_eq!(at("abc"), Some(0));
+    assert_eq!(at("abcde"), Some(4));
+    assert_eq!(at("YQ="), Some(3));
+    assert_eq!(at("Y==="), Some(1));
+    assert_eq!(at("YQ==YQ=="), Some(4));
+    assert_eq!(at("YQ=x"), Some(2));
+}
+
+#[test]
+fn manifest_scalars_resolve_as_kubectl_reads_them() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  annotations: { quoted: \"0400\" }\ntype: Opaque\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: d }\nspec:\n  template:\n    spec:\n      hostNetwork: yes\n      volumes:\n      - name: s\n        secret: { secretName: s, defaultMode: 0400 }\n";
+    let set = render_bytes("apps/web/a.yaml", text.as_bytes()).unwrap();
+    let deploy = set
+        .objects
+        .iter()
+        .find(|o| o.id.kind == "Deployment")
+        .unwrap();
+    let spec = &deploy.manifest.value()["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["volumes"][0]["secret"]["defaultMode"], 256,
+        "0400 is octal"
+    );
+    assert_eq!(spec["hostNetwork"], true);
+    let secret = set.objects.iter().find(|o| o.id.kind == "Secret").unwrap();
+    assert_eq!(
+        secret.manifest.value()["metadata"]["annotations"]["quoted"],
+        "0400"
+    );
+}

@@ -256,8 +256,16 @@ impl Snapshot {
     /// The symlinks and submodules (and non-UTF-8 names) of the whole
     /// snapshot: reported, never followed. Sorted by path.
     pub fn skipped(&self) -> Result<Vec<Skipped>> {
+        self.skipped_under("")
+    }
+
+    /// [`Snapshot::skipped`] under folder `dir` only: what
+    /// [`Snapshot::list_files`] of `dir` leaves out.
+    pub fn skipped_under(&self, dir: &str) -> Result<Vec<Skipped>> {
+        let parts = split_path(dir)?;
+        let tree_id = self.folder(&parts)?;
         let mut skipped = Vec::new();
-        self.collect(self.root, "", &mut |kind, path, _, readable| {
+        self.collect(tree_id, &parts.join("/"), &mut |kind, path, _, readable| {
             if !readable {
                 skipped.push(Skipped { path, kind });
             }

@@ -134,7 +134,7 @@ fn parse<'a>(
         ));
     }
     let text =
-        std::str::from_utf8(content).map_err(|e| at(start, format!("$: not UTF-8 text: {e}")))?;
+        yaml::decode_text(content).map_err(|e| at(e.pos(), format!("$: {}", e.message())))?;
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let msg = e.to_string();
         let msg = msg
@@ -146,8 +146,8 @@ fn parse<'a>(
         };
         at(pos, format!("$: not valid JSON: {msg}"))
     })?;
-    // JSON is YAML: a second read gives every key's line and column.
-    let doc = yaml::parse_documents(text, limits)
+    // A second read gives every key's line and column.
+    let doc = yaml::parse_json_documents(text, limits)
         .ok()
         .and_then(|d| d.into_iter().next());
     Ok((value, Located { path, doc }))
