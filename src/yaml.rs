@@ -8,7 +8,7 @@
 //! into errors instead of outages: duplicate keys, alias bombs ("billion
 //! laughs"), nesting depth and total size are all bounded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde_json::{Map, Number, Value};
@@ -96,6 +96,9 @@ pub struct Document {
     /// Where the document's root node starts.
     pub start: Pos,
     positions: HashMap<String, Pos>,
+    /// Paths of the plain (unquoted) scalars that hold a `${`: the ones
+    /// variable substitution re-reads as YAML would ([`Document::is_plain`]).
+    plain_refs: HashSet<String>,
 }
 
 impl Document {
@@ -106,7 +109,15 @@ impl Document {
             value,
             start,
             positions: HashMap::new(),
+            plain_refs: HashSet::new(),
         }
+    }
+
+    /// Whether the scalar at `path` was written plain (unquoted), known for
+    /// scalars holding `${` only: after substitution such a value resolves
+    /// like any plain scalar ([`resolve_plain`]), a quoted one stays a string.
+    pub fn is_plain(&self, path: &str) -> bool {
+        self.plain_refs.contains(path)
     }
 
     /// The position of the node at `path` (`a.b[2].c`), or of its nearest
@@ -193,6 +204,7 @@ struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Document>,
     positions: HashMap<String, Pos>,
+    plain_refs: HashSet<String>,
     anchors: BTreeMap<usize, Value>,
     doc_start: Pos,
     nodes: usize,
@@ -206,6 +218,7 @@ impl Builder {
             stack: Vec::new(),
             docs: Vec::new(),
             positions: HashMap::new(),
+            plain_refs: HashSet::new(),
             anchors: BTreeMap::new(),
             doc_start: Pos::default(),
             nodes: 0,
@@ -264,11 +277,13 @@ impl Builder {
         match self.stack.last_mut() {
             None => {
                 let positions = std::mem::take(&mut self.positions);
+                let plain_refs = std::mem::take(&mut self.plain_refs);
                 let start = positions.get("").copied().unwrap_or(self.doc_start);
                 self.docs.push(Document {
                     value,
                     start,
                     positions,
+                    plain_refs,
                 });
             }
             Some(Frame::Seq { items, .. }) => items.push(value),
@@ -329,9 +344,13 @@ impl Builder {
         if !self.count(1, pos) {
             return;
         }
+        let plain_ref = style == TScalarStyle::Plain && tag.is_none() && text.contains("${");
         let value = resolve_scalar(text, style, tag.as_ref());
         if !self.is_key_position() {
             let path = self.next_path();
+            if plain_ref {
+                self.plain_refs.insert(path.clone());
+            }
             self.positions.entry(path).or_insert(pos);
         }
         self.place(value, anchor, pos);
@@ -398,6 +417,7 @@ impl MarkedEventReceiver for Builder {
                 self.doc_start = pos;
                 self.anchors.clear();
                 self.positions.clear();
+                self.plain_refs.clear();
             }
             Event::Scalar(text, style, anchor, tag) => {
                 self.on_scalar(text, style, anchor, tag, pos)
@@ -459,6 +479,12 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value
         return Value::Number(n);
     }
     Value::String(text)
+}
+
+/// A plain (unquoted) scalar's value, as YAML resolves its text: null, a
+/// boolean, a number or a string — never a map or a list.
+pub fn resolve_plain(text: String) -> Value {
+    resolve_scalar(text, TScalarStyle::Plain, None)
 }
 
 fn parse_int(s: &str) -> Option<Number> {

@@ -61,6 +61,12 @@ pub struct AppSpec {
     pub allow_mass_prune: bool,
     #[serde(default)]
     pub vars: Vars,
+    /// Whether `${var}` in the app's manifests is substituted (off: the
+    /// manifests are applied as written). Per app only, on purpose: whether
+    /// a `${...}` is plumb's is a property of the manifests, not of a
+    /// cluster or of the repo.
+    #[serde(default)]
+    pub substitute: bool,
     #[serde(default)]
     pub depends_on: Vec<String>,
     /// Suspended in git: plumb computes the diff but changes nothing.

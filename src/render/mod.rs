@@ -128,7 +128,8 @@ pub fn is_manifest(rel: &str) -> bool {
     ext_ok && !generated
 }
 
-/// Parses an app's manifest files (variables substituted) into objects.
+/// Parses an app's manifest files into objects (variables substituted when
+/// the app asks for it: `substitute: true`).
 pub fn parse_app(
     ctx: &AppContext<'_>,
     files: &[SourceFile],
@@ -148,14 +149,23 @@ fn parse_app_partial(
     files: &[SourceFile],
     limits: &RenderLimits,
 ) -> (Vec<ParsedObject>, Vec<RenderError>) {
-    let vars = ctx.vars();
+    // Manifests are literal unless the app asks for substitution.
+    let vars = ctx.app.substitute.then(|| ctx.vars());
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| f.is_manifest()).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for file in sorted {
-        match parse_file(file, &vars, limits) {
-            Ok(objs) => out.extend(objs),
+        match parse_file(file, limits) {
+            Ok(mut objs) => {
+                if let Some(vars) = &vars {
+                    let source = String::from_utf8_lossy(&file.content);
+                    for obj in &mut objs {
+                        errors.extend(vars::substitute_object(obj, vars, &source));
+                    }
+                }
+                out.extend(objs)
+            }
             Err(errs) => errors.extend(errs),
         }
     }
@@ -178,7 +188,6 @@ fn parse_app_partial(
 
 fn parse_file(
     file: &SourceFile,
-    vars: &BTreeMap<String, String>,
     limits: &RenderLimits,
 ) -> Result<Vec<ParsedObject>, Vec<RenderError>> {
     let start = yaml::Pos { line: 1, column: 1 };
@@ -197,12 +206,7 @@ fn parse_file(
             format!("not UTF-8 text: {e}"),
         )]
     })?;
-    let text = vars::substitute(text, vars).map_err(|errs| {
-        errs.into_iter()
-            .map(|e| RenderError::at(&file.path, e.pos, e.message))
-            .collect::<Vec<_>>()
-    })?;
-    let docs = yaml::parse_documents(&text, &limits.yaml).map_err(|e| {
+    let docs = yaml::parse_documents(text, &limits.yaml).map_err(|e| {
         let msg = e.to_string();
         let msg = msg
             .split_once(": ")
@@ -636,3 +640,6 @@ mod tests;
 
 #[cfg(test)]
 mod observability_tests;
+
+#[cfg(test)]
+mod substitute_tests;

@@ -15,6 +15,7 @@ apps:
     namespace: web
     namespaces: [web, web-jobs]
     vars: { replicas: 3 }
+    substitute: true
   platform:
     path: apps/platform
     cluster_scoped: true
