@@ -21,6 +21,7 @@ use crate::status::Status;
 
 pub fn diff(g: &Global, cluster: Option<String>, app: Option<String>) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
+    crate::render::tool::configure(cfg.tools.to_tools());
     super::runtime()?.block_on(run(cfg, cluster, app))
 }
 

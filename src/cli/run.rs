@@ -28,6 +28,7 @@ const GRACE: Duration = Duration::from_secs(20);
 
 pub fn run(g: &Global) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
+    crate::render::tool::configure(cfg.tools.to_tools());
     super::runtime()?.block_on(serve(cfg))?;
     Ok(ExitCode::SUCCESS)
 }

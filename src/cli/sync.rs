@@ -22,6 +22,7 @@ pub fn sync(
         return Ok(ExitCode::from(EXIT_ERROR));
     }
     let cfg = DaemonConfig::load(&g.config)?;
+    crate::render::tool::configure(cfg.tools.to_tools());
     super::runtime()?.block_on(sync_once(cfg, cluster, app))
 }
 

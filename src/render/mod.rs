@@ -11,10 +11,14 @@
 pub mod alerts;
 pub mod dashboards;
 mod gotemplate;
+pub mod kustomize;
 mod manifest;
 pub mod observability;
 pub mod promql;
 pub mod scope;
+pub mod sources;
+pub mod tool;
+pub mod tree;
 pub mod vars;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -24,6 +28,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use manifest::ParsedObject;
+pub use tree::Tree;
 use scope::Scopes;
 
 use crate::config::repo::{AppSpec, ClusterSpec, RepoConfig};
@@ -297,8 +302,8 @@ pub struct ClusterRender {
     pub apps: BTreeMap<String, AppRender>,
 }
 
-/// Renders every app targeting `cluster`. `files_of(app_path)` returns the
-/// manifest files under an app's folder. CRDs of every app are known to all
+/// Renders every app targeting `cluster`. `files_of(app, ctx)` returns the
+/// app's input files on the cluster ([`sources::app_files`]). CRDs of every app are known to all
 /// (an app may ship a CRD that another app's objects use); an object claimed
 /// by two apps fails both, naming the other, so that nothing fights.
 pub fn render_cluster<F>(
@@ -309,7 +314,7 @@ pub fn render_cluster<F>(
     files_of: F,
 ) -> ClusterRender
 where
-    F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
+    F: FnMut(&str, &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError>,
 {
     let mut cache = ClusterCache::default();
     render_cluster_cached(
@@ -323,9 +328,10 @@ where
     )
 }
 
-/// [`render_cluster`] with a cache kept between revisions. `key_of(app)`
-/// names the content of an app's folder (the git tree id: identical id,
-/// identical files); an app whose key, settings and variables did not
+/// [`render_cluster`] with a cache kept between revisions. `key_of(ctx)`
+/// names the content of what the app's render reads (the git tree id of its
+/// folder, and of every folder its kustomization reads: identical id,
+/// identical files, [`sources::app_key`]); an app whose key, settings and variables did not
 /// change is neither read nor parsed again, and its objects are not rebuilt
 /// unless the kinds known from CRDs changed. So a commit that touches one
 /// app of a monorepo costs one app's work, not the repo's.
@@ -339,10 +345,11 @@ pub fn render_cluster_cached<K, F>(
     mut files_of: F,
 ) -> ClusterRender
 where
-    K: FnMut(&AppSpec) -> Option<String>,
-    // `files_of` returns every file of the app's folder; render sorts out
-    // manifests from dashboards and alerts.
-    F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
+    K: FnMut(&AppContext<'_>) -> Option<String>,
+    // `files_of` returns every input file of the app on the cluster
+    // ([`sources::app_files`]); render sorts out manifests from dashboards
+    // and alerts.
+    F: FnMut(&str, &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError>,
 {
     let mut out = ClusterRender::default();
     let Some(cluster) = repo.clusters.get(cluster_name) else {
@@ -367,7 +374,7 @@ where
             cluster,
             revision,
         };
-        let key = key_of(app)
+        let key = key_of(&ctx)
             .map(|tree| format!("{tree}|{:?}|{:?}|{:?}", ctx.vars(), app, cluster))
             .unwrap_or_default();
         let hit = cache
@@ -384,7 +391,7 @@ where
                 }
             }
             None => {
-                let parsed = parse_with_generated(&ctx, files_of(name, app), limits);
+                let parsed = parse_with_generated(&ctx, files_of(name, &ctx), limits);
                 let crds: Vec<Value> = parsed
                     .objects
                     .iter()
@@ -414,7 +421,7 @@ where
             b.render
         } else {
             // A CRD seen after this app was built changed a kind's scope.
-            let parsed = parse_with_generated(&ctx, files_of(name, ctx.app), limits);
+            let parsed = parse_with_generated(&ctx, files_of(name, &ctx), limits);
             let b = Built::new(finish_app(&ctx, &parsed, &scopes), &scopes);
             if let Some(c) = cache.apps.get_mut(name).filter(|c| c.key == key) {
                 c.built = b.render.clone();

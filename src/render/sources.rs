@@ -1,0 +1,138 @@
+//! What render reads for one app on one cluster, from a [`Tree`]: the app's
+//! folder (its `path`, with cluster and app variables expanded), and for a
+//! Kustomize app its build's output instead of the folder's manifests. Also
+//! the content key of all that, for the render cache. It writes files only
+//! into the private work folder of a build ([`export`]).
+
+use std::path::Path;
+
+use super::kustomize;
+use super::{AppContext, RenderError, SourceFile, Tree};
+use crate::model::Origin;
+
+/// Joins the repo subfolder and a path inside it, for messages.
+pub fn shown(tree: &dyn Tree, path: &str) -> String {
+    let subdir = tree.subdir();
+    if subdir.is_empty() || subdir == "." {
+        path.to_string()
+    } else {
+        format!("{}/{}", subdir.trim_end_matches('/'), path)
+    }
+}
+
+fn at(tree: &dyn Tree, dir: &str, message: String) -> RenderError {
+    RenderError {
+        origin: Origin {
+            path: shown(tree, dir),
+            line: 1,
+            column: 1,
+        },
+        message,
+    }
+}
+
+/// The app's folder on this cluster: `path` with `${var}` expanded (cluster
+/// vars, then the app's), so one app may pick an overlay per cluster.
+pub fn app_dir(ctx: &AppContext<'_>) -> Result<String, String> {
+    let raw = ctx.app.path.trim_end_matches('/');
+    let dir = super::vars::expand(raw, &ctx.vars()).map_err(|errs| {
+        let msgs: Vec<String> = errs.into_iter().map(|e| e.message).collect();
+        format!("apps.{}.path: {}", ctx.app_name, msgs.join("; "))
+    })?;
+    if dir.is_empty() || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "apps.{}.path: \"{dir}\" (on cluster {}) must be a relative path inside the repository",
+            ctx.app_name, ctx.cluster_name
+        ));
+    }
+    Ok(dir)
+}
+
+/// Every input file of the app (manifests, dashboards, alerts), or for a
+/// Kustomize app its build's output plus its dashboards and alerts.
+pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError> {
+    let dir = app_dir(ctx).map_err(|m| at(tree, &ctx.app.path, m))?;
+    let entries = tree.list(&dir).map_err(|e| {
+        let msg = if ctx.app.path.contains("${") {
+            format!(
+                "apps.{}.path: folder {dir} (for cluster {}) is not in the commit: {e}",
+                ctx.app_name, ctx.cluster_name
+            )
+        } else {
+            e
+        };
+        at(tree, &dir, msg)
+    })?;
+    let rels: Vec<(String, String)> = entries
+        .into_iter()
+        .map(|path| {
+            // Paths are relative to the tree's root, `dir` included.
+            let rel = path
+                .strip_prefix(dir.as_str())
+                .unwrap_or(&path)
+                .trim_start_matches('/')
+                .to_string();
+            (path, rel)
+        })
+        .collect();
+    let kustomization = kustomize::root_file(rels.iter().map(|(_, r)| r.as_str()));
+    let mut files = Vec::new();
+    for (path, rel) in rels {
+        let wanted = if kustomization.is_some() {
+            super::observability::is_dashboard(&rel) || super::observability::is_rule_file(&rel)
+        } else {
+            super::is_input(&rel)
+        };
+        if !wanted {
+            continue;
+        }
+        let content = tree
+            .read(&path)
+            .map_err(|e| at(tree, &dir, e))?
+            .unwrap_or_default();
+        files.push(SourceFile {
+            path: shown(tree, &path),
+            rel,
+            content,
+        });
+    }
+    if let Some(name) = kustomization {
+        files.push(kustomize::build(tree, &dir, name)?);
+    }
+    Ok(files)
+}
+
+/// A content key of what [`app_files`] reads for this app, or `None`.
+pub fn app_key(tree: &dyn Tree, ctx: &AppContext<'_>) -> Option<String> {
+    let dir = app_dir(ctx).ok()?;
+    let id = tree.key(&dir)?;
+    let is_kustomize = kustomize::FILE_NAMES
+        .iter()
+        .any(|n| matches!(tree.read(&format!("{dir}/{n}")), Ok(Some(_))));
+    if !is_kustomize {
+        return Some(id);
+    }
+    kustomize::key(tree, &dir).map(|k| format!("{id}|{k}"))
+}
+
+/// Writes the folders and files of `inputs` from the tree under `root`.
+pub fn export(tree: &dyn Tree, inputs: &kustomize::Inputs, root: &Path) -> Result<(), String> {
+    let mut files: Vec<String> = inputs.files.iter().cloned().collect();
+    for d in &inputs.dirs {
+        files.extend(tree.list(d)?);
+    }
+    files.sort();
+    files.dedup();
+    for f in files {
+        if f.split('/').any(|p| p == ".." || p.is_empty()) {
+            return Err(format!("{f}: not a plain path"));
+        }
+        let bytes = tree.read(&f)?.unwrap_or_default();
+        let dest = root.join(&f);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{f}: {e}"))?;
+        }
+        std::fs::write(&dest, bytes).map_err(|e| format!("{f}: {e}"))?;
+    }
+    std::fs::create_dir_all(root).map_err(|e| e.to_string())
+}
