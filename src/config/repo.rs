@@ -10,8 +10,10 @@ use serde::Deserialize;
 use super::{Checker, ConfigError, Scalar, Vars, parse_typed};
 use crate::names;
 
+pub mod helm;
 pub mod profiles;
 
+pub use helm::HelmSpec;
 pub use profiles::{AlertProfile, Alerts, DashboardMode, DashboardProfile, Dashboards};
 
 /// The file name at the root of the config repo (or of `repo.path`).
@@ -76,6 +78,8 @@ pub struct AppSpec {
     pub dashboards: Option<DashboardProfile>,
     /// Overrides of the clusters' alerts profiles for this app.
     pub alerts: Option<AlertProfile>,
+    /// The app is a Helm chart, rendered with `helm template`.
+    pub helm: Option<HelmSpec>,
 }
 
 fn yes() -> bool {
@@ -191,6 +195,9 @@ impl RepoConfig {
         }
         if let Some(a) = &app.alerts {
             a.check(c, &format!("{key}.alerts"));
+        }
+        if let Some(h) = &app.helm {
+            h.check(c, &format!("{key}.helm"));
         }
         for (i, dep) in app.depends_on.iter().enumerate() {
             let k = format!("{key}.depends_on[{i}]");

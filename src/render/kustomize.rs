@@ -69,7 +69,7 @@ pub fn inputs(tree: &dyn Tree, dir: &str) -> Result<Inputs, RenderError> {
                         "{key}: remote \"{entry}\" refused: plumb renders from the commit only and never fetches (vendor it into the repository and reference it by path)"
                     )));
                 }
-                let Some(path) = join(&d, entry) else {
+                let Some(path) = join_path(&d, entry) else {
                     return Err(err(format!(
                         "{key}: \"{entry}\" leaves the repository"
                     )));
@@ -127,7 +127,7 @@ fn join_plain(dir: &str, name: &str) -> String {
 }
 
 /// `dir/entry` normalised; `None` when it climbs above the tree's root.
-fn join(dir: &str, entry: &str) -> Option<String> {
+pub fn join_path(dir: &str, entry: &str) -> Option<String> {
     let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     for p in entry.split('/') {
         match p {
@@ -256,8 +256,8 @@ mod tests {
 
     #[test]
     fn paths_are_joined_and_may_not_leave_the_tree() {
-        assert_eq!(join("apps/web/overlays/prod", "../../base").as_deref(), Some("apps/web/base"));
-        assert_eq!(join("apps/web", "./cm.yaml").as_deref(), Some("apps/web/cm.yaml"));
-        assert_eq!(join("apps", "../../x"), None);
+        assert_eq!(join_path("apps/web/overlays/prod", "../../base").as_deref(), Some("apps/web/base"));
+        assert_eq!(join_path("apps/web", "./cm.yaml").as_deref(), Some("apps/web/cm.yaml"));
+        assert_eq!(join_path("apps", "../../x"), None);
     }
 }

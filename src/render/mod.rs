@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod dashboards;
 mod gotemplate;
+pub mod helm;
 pub mod kustomize;
 mod manifest;
 pub mod observability;
@@ -163,6 +164,10 @@ fn parse_app_partial(
     for file in sorted {
         match parse_file(file, limits) {
             Ok(mut objs) => {
+                if file.rel == helm::OUTPUT_REL {
+                    // Test hooks run on demand (`helm test`), never on sync.
+                    objs.retain(|o| !helm::is_test_hook(&o.value));
+                }
                 if let Some(vars) = &vars {
                     let source = String::from_utf8_lossy(&file.content);
                     for obj in &mut objs {

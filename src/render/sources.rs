@@ -1,6 +1,7 @@
 //! What render reads for one app on one cluster, from a [`Tree`]: the app's
 //! folder (its `path`, with cluster and app variables expanded), and for a
-//! Kustomize app its build's output instead of the folder's manifests. Also
+//! Kustomize or Helm app the tool's output instead of the folder's
+//! manifests. Also
 //! the content key of all that, for the render cache. It writes files only
 //! into the private work folder of a build ([`export`]).
 
@@ -75,10 +76,12 @@ pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile
             (path, rel)
         })
         .collect();
-    let kustomization = kustomize::root_file(rels.iter().map(|(_, r)| r.as_str()));
+    let helm = ctx.app.helm.as_ref();
+    let kustomization = kustomize::root_file(rels.iter().map(|(_, r)| r.as_str()))
+        .filter(|_| helm.is_none());
     let mut files = Vec::new();
     for (path, rel) in rels {
-        let wanted = if kustomization.is_some() {
+        let wanted = if kustomization.is_some() || helm.is_some() {
             super::observability::is_dashboard(&rel) || super::observability::is_rule_file(&rel)
         } else {
             super::is_input(&rel)
@@ -96,7 +99,9 @@ pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile
             content,
         });
     }
-    if let Some(name) = kustomization {
+    if let Some(spec) = helm {
+        files.push(super::helm::render(tree, ctx, spec, &dir)?);
+    } else if let Some(name) = kustomization {
         files.push(kustomize::build(tree, &dir, name)?);
     }
     Ok(files)
@@ -106,6 +111,9 @@ pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile
 pub fn app_key(tree: &dyn Tree, ctx: &AppContext<'_>) -> Option<String> {
     let dir = app_dir(ctx).ok()?;
     let id = tree.key(&dir)?;
+    if let Some(spec) = &ctx.app.helm {
+        return super::helm::key(tree, ctx, spec, &dir).map(|k| format!("{id}|{k}"));
+    }
     let is_kustomize = kustomize::FILE_NAMES
         .iter()
         .any(|n| matches!(tree.read(&format!("{dir}/{n}")), Ok(Some(_))));
