@@ -335,3 +335,51 @@ async fn a_cluster_whose_overlay_does_not_exist_is_a_config_error() {
         "{shown}"
     );
 }
+
+/// An 800 KB CRD whose enum holds a bare `=`, written as generators emit it.
+fn big_crd() -> String {
+    let mut props = String::new();
+    for i in 0..2400 {
+        props.push_str(&format!(
+            "                field{i}:\n                  type: string\n                  description: \"{}\"\n",
+            "d".repeat(280)
+        ));
+    }
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{ name: bigs.example.com }}\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {{ kind: Big, plural: bigs, singular: big, listKind: BigList }}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          properties:\n            spec:\n              type: object\n              properties:\n                operator:\n                  type: string\n                  enum:\n                    - =\n                    - \"!=\"\n                    - In\n{props}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_shaped_manifests_apply_as_written() {
+    let env = Env::new().await;
+    env.repo.write(
+        "plumb.yaml",
+        &format!("{CONFIG}  shapes:\n    path: apps/shapes\n    namespace: web\n    cluster_scoped: true\n    depends_on: [platform]\n"),
+    );
+    let crd = big_crd();
+    assert!(crd.len() > 800_000, "{}", crd.len());
+    env.repo.write("apps/shapes/crd.yaml", &crd);
+    env.repo.write(
+        "apps/shapes/list.yaml",
+        "apiVersion: v1\nkind: ConfigMapList\nitems:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: { name: listed-one }\n    data: { a: \"1\" }\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: { name: listed-two }\n",
+    );
+    env.repo.commit("field shapes");
+    let out = env.validate().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = env.plumb(&["sync", "--once"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for name in ["listed-one", "listed-two"] {
+        assert!(env.prod.configmap("web", name).await.is_some(), "{name} of the ConfigMapList");
+    }
+    let live = env
+        .prod
+        .get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/bigs.example.com")
+        .await
+        .expect("the 800 KB CRD");
+    let op = &live["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["operator"]["enum"];
+    assert_eq!(op[0], "=", "a bare = is the string \"=\"");
+    let out = env.plumb(&["diff"]).await;
+    assert_eq!(out.status.code(), Some(0), "clean after sync: {}", text(&out));
+}

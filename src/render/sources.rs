@@ -144,3 +144,124 @@ pub fn export(tree: &dyn Tree, inputs: &kustomize::Inputs, root: &Path) -> Resul
     }
     std::fs::create_dir_all(root).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::config::RepoConfig;
+
+    /// An in-memory tree whose folder keys hash the folder's files.
+    #[derive(Default)]
+    struct MemTree(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    impl MemTree {
+        fn put(&self, path: &str, text: &str) {
+            self.0.lock().unwrap().insert(path.into(), text.into());
+        }
+    }
+
+    impl Tree for MemTree {
+        fn subdir(&self) -> &str {
+            "."
+        }
+        fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.lock().unwrap().get(path).cloned())
+        }
+        fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+            let prefix = format!("{dir}/");
+            let v: Vec<String> = self
+                .0
+                .lock()
+                .unwrap()
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            if v.is_empty() {
+                Err(format!("folder {dir} not found"))
+            } else {
+                Ok(v)
+            }
+        }
+        fn key(&self, dir: &str) -> Option<String> {
+            let mut h = Sha256::new();
+            for f in self.list(dir).ok()? {
+                h.update(&f);
+                h.update(self.read(&f).ok()??);
+            }
+            Some(format!("{:x}", h.finalize()))
+        }
+        fn fork(&self) -> Option<Box<dyn Tree + Send>> {
+            None
+        }
+    }
+
+    const REPO: &str = "\
+clusters:
+  prod: { vars: { env: prod } }
+apps:
+  web: { path: \"apps/web/overlays/${env}\", namespace: web }
+";
+
+    #[test]
+    fn a_kustomize_apps_key_follows_every_folder_it_reads_and_nothing_else() {
+        let repo = RepoConfig::parse("plumb.yaml", REPO).unwrap();
+        let ctx = AppContext {
+            app_name: "web",
+            app: &repo.apps["web"],
+            cluster_name: "prod",
+            cluster: &repo.clusters["prod"],
+            revision: "r",
+        };
+        let tree = MemTree::default();
+        tree.put("apps/web/base/kustomization.yaml", "resources: [cm.yaml]\n");
+        tree.put("apps/web/base/cm.yaml", "a: 1\n");
+        tree.put(
+            "apps/web/overlays/prod/kustomization.yaml",
+            "resources: [../../base]\ncomponents: [../../../../shared/mon]\n",
+        );
+        tree.put("shared/mon/kustomization.yaml", "kind: Component\n");
+        tree.put("apps/other/cm.yaml", "b: 1\n");
+        assert_eq!(app_dir(&ctx).unwrap(), "apps/web/overlays/prod");
+        let first = app_key(&tree, &ctx).unwrap();
+
+        tree.put("apps/other/cm.yaml", "b: 2\n");
+        tree.put("apps/web/overlays/staging/kustomization.yaml", "resources: []\n");
+        assert_eq!(app_key(&tree, &ctx).unwrap(), first, "unrelated folders");
+
+        tree.put("apps/web/base/cm.yaml", "a: 2\n");
+        let second = app_key(&tree, &ctx).unwrap();
+        assert_ne!(second, first, "the base it reads");
+
+        tree.put("shared/mon/kustomization.yaml", "kind: Component\n# changed\n");
+        assert_ne!(app_key(&tree, &ctx).unwrap(), second, "the component it reads");
+    }
+
+    #[test]
+    fn a_remote_reference_leaves_the_app_without_a_key_and_fails_its_build() {
+        let repo = RepoConfig::parse("plumb.yaml", REPO).unwrap();
+        let ctx = AppContext {
+            app_name: "web",
+            app: &repo.apps["web"],
+            cluster_name: "prod",
+            cluster: &repo.clusters["prod"],
+            revision: "r",
+        };
+        let tree = MemTree::default();
+        tree.put(
+            "apps/web/overlays/prod/kustomization.yaml",
+            "resources:\n  - github.com/org/repo//base?ref=v1\n",
+        );
+        assert_eq!(app_key(&tree, &ctx), None);
+        let err = app_files(&tree, &ctx).unwrap_err().to_string();
+        assert!(
+            err.starts_with("apps/web/overlays/prod/kustomization.yaml:2:5: resources: remote"),
+            "{err}"
+        );
+    }
+}
