@@ -49,7 +49,10 @@ fn fixture() -> TestRepo {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(ok, "the helm test adapter needs `pip install helm-python-sdk` (scripts/dev.sh test does it)");
+    assert!(
+        ok,
+        "the helm test adapter needs `pip install helm-python-sdk` (scripts/dev.sh test does it)"
+    );
     let repo = TestRepo::new();
     repo.write("plumb.yaml", CONFIG);
     repo.write(
@@ -60,13 +63,22 @@ fn fixture() -> TestRepo {
         "apps/other/cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: b }\n",
     );
-    repo.write("apps/web/values-staging.yaml", "replicas: 1\ncache: { size: 2 }\n");
-    repo.write("apps/web/values-prod.yaml", "replicas: 3\ncache: { size: 8 }\n");
+    repo.write(
+        "apps/web/values-staging.yaml",
+        "replicas: 1\ncache: { size: 2 }\n",
+    );
+    repo.write(
+        "apps/web/values-prod.yaml",
+        "replicas: 3\ncache: { size: 8 }\n",
+    );
     repo.write(
         "charts/web/Chart.yaml",
         "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: cache\n    version: 0.1.0\n",
     );
-    repo.write("charts/web/values.yaml", "replicas: 1\nimage: nginx:1.25\ncache: { size: 1 }\n");
+    repo.write(
+        "charts/web/values.yaml",
+        "replicas: 1\nimage: nginx:1.25\ncache: { size: 1 }\n",
+    );
     repo.write(
         "charts/web/templates/_helpers.tpl",
         "{{- define \"web.fullname\" -}}{{ .Release.Name }}-{{ .Chart.Name }}{{- end -}}\n",
@@ -79,7 +91,10 @@ fn fixture() -> TestRepo {
         "charts/web/templates/tests/test-connection.yaml",
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations: { \"helm.sh/hook\": test }\nspec: { restartPolicy: Never, containers: [{ name: t, image: busybox }] }\n",
     );
-    repo.write("charts/web/templates/NOTES.txt", "Installed {{ .Release.Name }}.\n");
+    repo.write(
+        "charts/web/templates/NOTES.txt",
+        "Installed {{ .Release.Name }}.\n",
+    );
     repo.write(
         "charts/web/crds/widgets.yaml",
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: { name: widgets.example.com }\nspec:\n  group: example.com\n  scope: Namespaced\n  names: { kind: Widget, plural: widgets, singular: widget, listKind: WidgetList }\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }\n",
@@ -119,7 +134,11 @@ impl Env {
     }
 
     fn config(&self) -> PathBuf {
-        let path = daemon_config(self.dir.path(), self.repo.path(), &[&self.staging, &self.prod]);
+        let path = daemon_config(
+            self.dir.path(),
+            self.repo.path(),
+            &[&self.staging, &self.prod],
+        );
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str(&format!("tools: {{ helm: {} }}\n", adapter().display()));
         std::fs::write(&path, text).unwrap();
@@ -135,7 +154,11 @@ impl Env {
 
     /// `plumb validate` finds `helm` on PATH, as a user's shell would.
     async fn validate(&self) -> Output {
-        run(vec!["validate".into(), self.repo.path().display().to_string()]).await
+        run(vec![
+            "validate".into(),
+            self.repo.path().display().to_string(),
+        ])
+        .await
     }
 }
 
@@ -169,7 +192,15 @@ fn helm_template_ids(repo: &TestRepo, env: &str, tag: &str) -> Vec<(String, Stri
     let inline = repo.path().join("inline.json");
     std::fs::write(&inline, format!("{{\"image\": \"nginx:{tag}\"}}")).unwrap();
     let out = Command::new(adapter())
-        .args(["template", "web", "charts/web", "--namespace", "web", "--include-crds", "--skip-tests"])
+        .args([
+            "template",
+            "web",
+            "charts/web",
+            "--namespace",
+            "web",
+            "--include-crds",
+            "--skip-tests",
+        ])
         .args(["--values", &format!("apps/web/values-{env}.yaml")])
         .args(["--values", inline.to_str().unwrap()])
         .current_dir(repo.path())
@@ -191,7 +222,8 @@ fn helm_template_ids(repo: &TestRepo, env: &str, tag: &str) -> Vec<(String, Stri
 }
 
 async fn deployment(sim: &Sim) -> Option<Value> {
-    sim.get("/apis/apps/v1/namespaces/web/deployments/web-web").await
+    sim.get("/apis/apps/v1/namespaces/web/deployments/web-web")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,8 +247,14 @@ async fn a_chart_renders_per_cluster_like_helm_template_and_diff_shows_changes()
             format!("nginx:{tag}"),
             "inline values with cluster variables"
         );
-        let cache = sim.configmap("web", "web-cache").await.expect("the subchart's object");
-        assert_eq!(cache["data"]["size"], size, "parent values reach the subchart");
+        let cache = sim
+            .configmap("web", "web-cache")
+            .await
+            .expect("the subchart's object");
+        assert_eq!(
+            cache["data"]["size"], size,
+            "parent values reach the subchart"
+        );
         assert!(
             sim.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
                 .await
@@ -224,19 +262,27 @@ async fn a_chart_renders_per_cluster_like_helm_template_and_diff_shows_changes()
             "CRDs from crds/ are included"
         );
         assert!(
-            sim.get("/api/v1/namespaces/web/pods/web-test").await.is_none(),
+            sim.get("/api/v1/namespaces/web/pods/web-test")
+                .await
+                .is_none(),
             "test hooks are skipped"
         );
     }
 
     let out = env.plumb(&["diff"]).await;
     assert_eq!(out.status.code(), Some(0), "synced: {}", text(&out));
-    env.repo.write("apps/web/values-prod.yaml", "replicas: 5\ncache: { size: 8 }\n");
+    env.repo.write(
+        "apps/web/values-prod.yaml",
+        "replicas: 5\ncache: { size: 8 }\n",
+    );
     env.repo.commit("prod: 5 replicas");
     let out = env.plumb(&["diff"]).await;
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
-    assert!(shown.contains("replicas: 5") || shown.contains("\"replicas\": 5"), "{shown}");
+    assert!(
+        shown.contains("replicas: 5") || shown.contains("\"replicas\": 5"),
+        "{shown}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,11 +296,20 @@ async fn a_broken_template_fails_only_its_app_and_applies_nothing_of_it() {
     let out = env.plumb(&["sync", "--once"]).await;
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
-    assert!(shown.contains("charts/web/Chart.yaml:1:1: helm template failed"), "{shown}");
+    assert!(
+        shown.contains("charts/web/Chart.yaml:1:1: helm template failed"),
+        "{shown}"
+    );
     assert!(shown.contains("broken.yaml"), "Helm's own message: {shown}");
     for sim in [&env.staging, &env.prod] {
-        assert!(deployment(sim).await.is_none(), "nothing of the chart was applied");
-        assert!(sim.configmap("web", "other").await.is_some(), "other apps still apply");
+        assert!(
+            deployment(sim).await.is_none(),
+            "nothing of the chart was applied"
+        );
+        assert!(
+            sim.configmap("web", "other").await.is_some(),
+            "other apps still apply"
+        );
     }
 }
 

@@ -116,7 +116,11 @@ impl Env {
 
     /// The daemon config, with `tools.kubectl` from `$KUBECTL` when set.
     fn config(&self) -> std::path::PathBuf {
-        let path = daemon_config(self.dir.path(), self.repo.path(), &[&self.staging, &self.prod]);
+        let path = daemon_config(
+            self.dir.path(),
+            self.repo.path(),
+            &[&self.staging, &self.prod],
+        );
         if let Ok(k) = std::env::var("KUBECTL") {
             let mut text = std::fs::read_to_string(&path).unwrap();
             text.push_str(&format!("tools: {{ kubectl: {k} }}\n"));
@@ -208,7 +212,9 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
         .unwrap();
     let container = &staging["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["image"], "nginx:1.27", "images: newTag");
-    let cm = container["envFrom"][0]["configMapRef"]["name"].as_str().unwrap();
+    let cm = container["envFrom"][0]["configMapRef"]["name"]
+        .as_str()
+        .unwrap();
     assert!(
         cm.starts_with("staging-web-config-") && cm.len() > "staging-web-config-".len(),
         "the generator's hash suffix is kept and referenced: {cm}"
@@ -231,10 +237,19 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
         "the component's patch"
     );
     assert!(env.prod.configmap("web", "scrape-config").await.is_some());
-    assert!(env.staging.configmap("web", "scrape-config").await.is_none());
+    assert!(
+        env.staging
+            .configmap("web", "scrape-config")
+            .await
+            .is_none()
+    );
 
     // Literal manifests: `${...}` that is not plumb's lands as written.
-    let dash = env.prod.configmap("web", "grafana-dashboards").await.unwrap();
+    let dash = env
+        .prod
+        .configmap("web", "grafana-dashboards")
+        .await
+        .unwrap();
     assert!(
         dash["data"]["overview.json"]
             .as_str()
@@ -263,7 +278,10 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(shown.contains("nginx:1.28"), "{shown}");
-    assert!(!shown.contains("registry.example.com/nginx:1.28"), "prod is unchanged: {shown}");
+    assert!(
+        !shown.contains("registry.example.com/nginx:1.28"),
+        "prod is unchanged: {shown}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +316,10 @@ async fn a_broken_kustomization_fails_only_its_app_and_applies_nothing_of_it() {
         shown.contains("apps/web/overlays/prod/kustomization.yaml:1:1: kustomize build failed"),
         "{shown}"
     );
-    assert!(shown.contains("missing-patch.yaml"), "Kustomize's own message: {shown}");
+    assert!(
+        shown.contains("missing-patch.yaml"),
+        "Kustomize's own message: {shown}"
+    );
     assert!(
         env.prod
             .get(&api_path("apps/v1", "Deployment", "web"))
@@ -306,7 +327,12 @@ async fn a_broken_kustomization_fails_only_its_app_and_applies_nothing_of_it() {
             .is_none(),
         "nothing of the broken app was applied"
     );
-    assert!(env.prod.configmap("web", "grafana-dashboards").await.is_some());
+    assert!(
+        env.prod
+            .configmap("web", "grafana-dashboards")
+            .await
+            .is_some()
+    );
     assert!(
         env.staging
             .get(&api_path("apps/v1", "Deployment", "staging-web"))
@@ -331,7 +357,9 @@ async fn a_cluster_whose_overlay_does_not_exist_is_a_config_error() {
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(
-        shown.contains("apps.web.path: folder apps/web/overlays/qa (for cluster qa) is not in the commit"),
+        shown.contains(
+            "apps.web.path: folder apps/web/overlays/qa (for cluster qa) is not in the commit"
+        ),
         "{shown}"
     );
 }
@@ -370,16 +398,24 @@ async fn field_shaped_manifests_apply_as_written() {
     let out = env.plumb(&["sync", "--once"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for name in ["listed-one", "listed-two"] {
-        assert!(env.prod.configmap("web", name).await.is_some(), "{name} of the ConfigMapList");
+        assert!(
+            env.prod.configmap("web", name).await.is_some(),
+            "{name} of the ConfigMapList"
+        );
     }
     let live = env
         .prod
         .get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/bigs.example.com")
         .await
         .expect("the 800 KB CRD");
-    let op = &live["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-        ["properties"]["operator"]["enum"];
+    let op = &live["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["operator"]["enum"];
     assert_eq!(op[0], "=", "a bare = is the string \"=\"");
     let out = env.plumb(&["diff"]).await;
-    assert_eq!(out.status.code(), Some(0), "clean after sync: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "clean after sync: {}",
+        text(&out)
+    );
 }

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::config::RepoConfig;
 use crate::config::repo::FILE_NAME;
-use crate::render::{
-    self, ClusterCache, ClusterRender, RenderCache, RenderError, RenderLimits,
-};
+use crate::render::{self, ClusterCache, ClusterRender, RenderCache, RenderError, RenderLimits};
 use crate::source::{Revision, Snapshot};
 
 pub use crate::render::Tree;

@@ -63,7 +63,10 @@ fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, St
         let key = format!("values_files[{i}]");
         let f = expand(ctx, &key, f)?;
         let joined = super::kustomize::join_path(app_dir, &f).ok_or_else(|| {
-            format!("apps.{}.helm.{key}: \"{f}\" leaves the repository", ctx.app_name)
+            format!(
+                "apps.{}.helm.{key}: \"{f}\" leaves the repository",
+                ctx.app_name
+            )
         })?;
         values_files.push(joined);
     }
@@ -165,11 +168,15 @@ fn check_dependencies(tree: &dyn Tree, chart: &str) -> Result<(), RenderError> {
                 doc.position(&join_index("dependencies", i)),
                 format!(
                     "dependency \"{name}\"{} is not vendored in {chart}/charts/: run `helm dependency build` and commit charts/ (plumb never downloads charts)",
-                    if repo.is_empty() { String::new() } else { format!(" (repository {repo})") }
+                    if repo.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (repository {repo})")
+                    }
                 ),
             ));
         }
-        if vendored.iter().any(|v| *v == as_dir) {
+        if vendored.contains(&as_dir) {
             check_dependencies(tree, &format!("{chart}/charts/{name}"))?;
         }
     }
@@ -184,7 +191,8 @@ pub fn render(
     spec: &HelmSpec,
     app_dir: &str,
 ) -> Result<SourceFile, RenderError> {
-    let plan = plan(ctx, spec, app_dir).map_err(|m| RenderError::at(&shown(tree, "plumb.yaml"), START, m))?;
+    let plan = plan(ctx, spec, app_dir)
+        .map_err(|m| RenderError::at(&shown(tree, "plumb.yaml"), START, m))?;
     let chart_file = shown(tree, &format!("{}/Chart.yaml", plan.chart));
     let at_chart = |m: String| RenderError::at(&chart_file, START, m);
     check_dependencies(tree, &plan.chart)?;
@@ -193,7 +201,10 @@ pub fn render(
             return Err(RenderError::at(
                 &shown(tree, "plumb.yaml"),
                 START,
-                format!("apps.{}.helm.values_files: {f} is not in the commit", ctx.app_name),
+                format!(
+                    "apps.{}.helm.values_files: {f} is not in the commit",
+                    ctx.app_name
+                ),
             ));
         }
     }
@@ -204,7 +215,8 @@ pub fn render(
         .or_else(|| tool::find_on_path("helm"))
         .ok_or(ToolError::NotFound { tool: "helm" })
         .map_err(|e| at_chart(e.to_string()))?;
-    let work = tempfile::tempdir().map_err(|e| at_chart(format!("cannot make a work folder: {e}")))?;
+    let work =
+        tempfile::tempdir().map_err(|e| at_chart(format!("cannot make a work folder: {e}")))?;
     let root = work.path().join("tree");
     let home = work.path().join("home");
     let inputs = Inputs {
@@ -261,7 +273,12 @@ pub fn render(
 
 /// A content key of what [`render`] reads (chart folder, values files,
 /// the tool), or `None`.
-pub fn key(tree: &dyn Tree, ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Option<String> {
+pub fn key(
+    tree: &dyn Tree,
+    ctx: &AppContext<'_>,
+    spec: &HelmSpec,
+    app_dir: &str,
+) -> Option<String> {
     let plan = plan(ctx, spec, app_dir).ok()?;
     let mut h = Sha256::new();
     h.update(format!("{:?}\n", tool::tools().helm));

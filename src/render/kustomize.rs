@@ -61,7 +61,9 @@ pub fn inputs(tree: &dyn Tree, dir: &str) -> Result<Inputs, RenderError> {
                 continue;
             };
             for (i, entry) in list.iter().enumerate() {
-                let Some(entry) = entry.as_str() else { continue };
+                let Some(entry) = entry.as_str() else {
+                    continue;
+                };
                 let pos = doc.position(&join_index(key, i));
                 let err = |m: String| RenderError::at(&shown, pos, m);
                 if is_remote(entry) {
@@ -70,9 +72,7 @@ pub fn inputs(tree: &dyn Tree, dir: &str) -> Result<Inputs, RenderError> {
                     )));
                 }
                 let Some(path) = join_path(&d, entry) else {
-                    return Err(err(format!(
-                        "{key}: \"{entry}\" leaves the repository"
-                    )));
+                    return Err(err(format!("{key}: \"{entry}\" leaves the repository")));
                 };
                 if matches!(tree.read(&path), Ok(Some(_))) {
                     found.files.insert(path);
@@ -111,9 +111,14 @@ pub fn is_remote(entry: &str) -> bool {
     e.contains("://")
         || e.starts_with("git@")
         || e.starts_with("git::")
-        || ["github.com/", "gitlab.com/", "bitbucket.org/", "dev.azure.com/"]
-            .iter()
-            .any(|h| e.starts_with(h))
+        || [
+            "github.com/",
+            "gitlab.com/",
+            "bitbucket.org/",
+            "dev.azure.com/",
+        ]
+        .iter()
+        .any(|h| e.starts_with(h))
         || e.contains("?ref=")
         || e.contains("?version=")
 }
@@ -128,7 +133,10 @@ fn join_plain(dir: &str, name: &str) -> String {
 
 /// `dir/entry` normalised; `None` when it climbs above the tree's root.
 pub fn join_path(dir: &str, entry: &str) -> Option<String> {
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let mut parts: Vec<&str> = dir
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     for p in entry.split('/') {
         match p {
             "" | "." => {}
@@ -202,7 +210,8 @@ pub fn build(tree: &dyn Tree, dir: &str, file_name: &str) -> Result<SourceFile, 
     let inputs = inputs(tree, dir)?;
     let tools = tool::tools();
     let runner = runner(tools).map_err(|e| at_file(e.to_string()))?;
-    let work = tempfile::tempdir().map_err(|e| at_file(format!("cannot make a work folder: {e}")))?;
+    let work =
+        tempfile::tempdir().map_err(|e| at_file(format!("cannot make a work folder: {e}")))?;
     let root = work.path().join("tree");
     let home = work.path().join("home");
     super::sources::export(tree, &inputs, &root)
@@ -249,15 +258,26 @@ mod tests {
         ] {
             assert!(is_remote(r), "{r}");
         }
-        for l in ["../../base", "deploy.yaml", "components/monitoring", "./github.com"] {
+        for l in [
+            "../../base",
+            "deploy.yaml",
+            "components/monitoring",
+            "./github.com",
+        ] {
             assert!(!is_remote(l), "{l}");
         }
     }
 
     #[test]
     fn paths_are_joined_and_may_not_leave_the_tree() {
-        assert_eq!(join_path("apps/web/overlays/prod", "../../base").as_deref(), Some("apps/web/base"));
-        assert_eq!(join_path("apps/web", "./cm.yaml").as_deref(), Some("apps/web/cm.yaml"));
+        assert_eq!(
+            join_path("apps/web/overlays/prod", "../../base").as_deref(),
+            Some("apps/web/base")
+        );
+        assert_eq!(
+            join_path("apps/web", "./cm.yaml").as_deref(),
+            Some("apps/web/cm.yaml")
+        );
         assert_eq!(join_path("apps", "../../x"), None);
     }
 }

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use manifest::ParsedObject;
-pub use tree::Tree;
 use scope::Scopes;
+pub use tree::Tree;
 
 use crate::config::repo::{AppSpec, ClusterSpec, RepoConfig};
 use crate::model::{DesiredObject, DesiredSet, ObjectRef, Origin};

@@ -77,8 +77,8 @@ pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile
         })
         .collect();
     let helm = ctx.app.helm.as_ref();
-    let kustomization = kustomize::root_file(rels.iter().map(|(_, r)| r.as_str()))
-        .filter(|_| helm.is_none());
+    let kustomization =
+        kustomize::root_file(rels.iter().map(|(_, r)| r.as_str())).filter(|_| helm.is_none());
     let mut files = Vec::new();
     for (path, rel) in rels {
         let wanted = if kustomization.is_some() || helm.is_some() {
@@ -231,15 +231,25 @@ apps:
         let first = app_key(&tree, &ctx).unwrap();
 
         tree.put("apps/other/cm.yaml", "b: 2\n");
-        tree.put("apps/web/overlays/staging/kustomization.yaml", "resources: []\n");
+        tree.put(
+            "apps/web/overlays/staging/kustomization.yaml",
+            "resources: []\n",
+        );
         assert_eq!(app_key(&tree, &ctx).unwrap(), first, "unrelated folders");
 
         tree.put("apps/web/base/cm.yaml", "a: 2\n");
         let second = app_key(&tree, &ctx).unwrap();
         assert_ne!(second, first, "the base it reads");
 
-        tree.put("shared/mon/kustomization.yaml", "kind: Component\n# changed\n");
-        assert_ne!(app_key(&tree, &ctx).unwrap(), second, "the component it reads");
+        tree.put(
+            "shared/mon/kustomization.yaml",
+            "kind: Component\n# changed\n",
+        );
+        assert_ne!(
+            app_key(&tree, &ctx).unwrap(),
+            second,
+            "the component it reads"
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ fn render(app: &str, text: &str) -> Result<DesiredSet, Vec<String>> {
         content: text.as_bytes().to_vec(),
     };
     let mut r = render_cluster(&repo, "prod", "r", &RenderLimits::default(), |n, _| {
-        Ok(if n == app { vec![file.clone()] } else { Vec::new() })
+        Ok(if n == app {
+            vec![file.clone()]
+        } else {
+            Vec::new()
+        })
     });
     r.apps
         .remove(app)
@@ -59,14 +63,20 @@ data:
 fn manifests_are_literal_unless_the_app_asks_for_substitution() {
     let set = render("literal", DASHBOARD).unwrap();
     let data = &set.objects[0].manifest.value()["data"];
-    assert!(data["dash.json"].as_str().unwrap().contains("${datasource}"));
+    assert!(
+        data["dash.json"]
+            .as_str()
+            .unwrap()
+            .contains("${datasource}")
+    );
     assert!(
         data["run.sh"]
             .as_str()
             .unwrap()
             .contains("\"${1}\" \"${HOME}\" ${FRONTEND_ADDR}")
     );
-    let host = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: h }\ndata: { host: \"${domain}\" }\n";
+    let host =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: h }\ndata: { host: \"${domain}\" }\n";
     let set = render("literal", host).unwrap();
     assert_eq!(set.objects[0].manifest.value()["data"]["host"], "${domain}");
 }
@@ -95,7 +105,12 @@ fn one_object_opts_out_with_an_annotation() {
     );
     let set = render("subst", &text).unwrap();
     let dash = &set.objects[0].manifest.value()["data"];
-    assert!(dash["dash.json"].as_str().unwrap().contains("${datasource}"));
+    assert!(
+        dash["dash.json"]
+            .as_str()
+            .unwrap()
+            .contains("${datasource}")
+    );
     assert_eq!(
         set.objects[1].manifest.value()["data"]["host"],
         "prod.example.com",
@@ -151,5 +166,8 @@ spec:
     assert_eq!(v["spec"]["replicas"], 3);
     assert_eq!(v["spec"]["paused"], true);
     assert_eq!(v["spec"]["template"]["metadata"]["annotations"]["n"], "3");
-    assert_eq!(v["spec"]["template"]["metadata"]["annotations"]["b"], "true");
+    assert_eq!(
+        v["spec"]["template"]["metadata"]["annotations"]["b"],
+        "true"
+    );
 }

@@ -179,7 +179,10 @@ pub fn one_line(stderr: &str) -> String {
             && head[1..].starts_with(|c: char| c.is_ascii_digit())
         {
             l = rest.trim();
-            l = l.strip_prefix("\"command failed\" err=<").unwrap_or(l).trim();
+            l = l
+                .strip_prefix("\"command failed\" err=<")
+                .unwrap_or(l)
+                .trim();
         }
         if l.is_empty() || l == ">" || l == "`" {
             continue;
@@ -238,7 +241,18 @@ mod tests {
         let names = String::from_utf8(out).unwrap();
         for n in names.split_whitespace() {
             assert!(
-                ["HOME", "KUBECONFIG", "PATH", "PWD", "SHLVL", "_", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"].contains(&n),
+                [
+                    "HOME",
+                    "KUBECONFIG",
+                    "PATH",
+                    "PWD",
+                    "SHLVL",
+                    "_",
+                    "XDG_CACHE_HOME",
+                    "XDG_CONFIG_HOME",
+                    "XDG_DATA_HOME"
+                ]
+                .contains(&n),
                 "{n} leaked into the tool's environment: {names}"
             );
         }
@@ -263,13 +277,19 @@ mod tests {
             ..Tools::default()
         };
         let err = sh("yes", &tools).unwrap_err();
-        assert!(matches!(err, ToolError::TooLarge { max: 1000, .. }), "{err}");
+        assert!(
+            matches!(err, ToolError::TooLarge { max: 1000, .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn klog_headers_are_dropped_and_lines_joined() {
         let err = "E1204 17:48:05.986546    1809 run.go:72] \"command failed\" err=<\n\ttrouble configuring: `\n\tpath: nope.yaml\n\t`: no such file\n >\n";
-        assert_eq!(one_line(err), "trouble configuring: ` path: nope.yaml `: no such file");
+        assert_eq!(
+            one_line(err),
+            "trouble configuring: ` path: nope.yaml `: no such file"
+        );
     }
 
     #[test]

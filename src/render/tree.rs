@@ -22,4 +22,3 @@ pub trait Tree {
     /// `None` when there is none to be had (then work stays on one thread).
     fn fork(&self) -> Option<Box<dyn Tree + Send>>;
 }
-

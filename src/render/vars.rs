@@ -123,8 +123,7 @@ pub fn substitute_object(
         source,
         errors: Vec::new(),
     };
-    let mut path = obj.prefix.clone();
-    walk.value(&mut obj.value, &mut path);
+    walk.value(&mut obj.value, &obj.prefix);
     walk.errors
 }
 
@@ -137,7 +136,7 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn value(&mut self, v: &mut Value, path: &mut String) {
+    fn value(&mut self, v: &mut Value, path: &str) {
         match v {
             Value::String(s) if s.contains('$') => match expand(s, self.vars) {
                 Ok(new) => {
@@ -158,14 +157,12 @@ impl Walk<'_> {
             },
             Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
-                    let mut p = join_index(path, i);
-                    self.value(item, &mut p);
+                    self.value(item, &join_index(path, i));
                 }
             }
             Value::Object(map) => {
                 for (k, item) in map.iter_mut() {
-                    let mut p = join_key(path, k);
-                    self.value(item, &mut p);
+                    self.value(item, &join_key(path, k));
                 }
             }
             _ => {}
@@ -219,12 +216,18 @@ mod tests {
 
     #[test]
     fn variables_are_replaced_in_place() {
-        assert_eq!(expand("api.${domain}", &vars()).unwrap(), "api.eu.example.com");
+        assert_eq!(
+            expand("api.${domain}", &vars()).unwrap(),
+            "api.eu.example.com"
+        );
     }
 
     #[test]
     fn defaults_apply_only_when_undefined() {
-        assert_eq!(expand("${missing:=x}/${replicas:=9}", &vars()).unwrap(), "x/3");
+        assert_eq!(
+            expand("${missing:=x}/${replicas:=9}", &vars()).unwrap(),
+            "x/3"
+        );
     }
 
     #[test]
