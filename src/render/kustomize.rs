@@ -10,7 +10,8 @@
 //! a render never touches the network. It must not read the working tree or
 //! follow symlinks (the [`Tree`] never lists them).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Mutex, OnceLock};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -204,7 +205,36 @@ pub fn runner(tools: &Tools) -> Result<Runner, ToolError> {
 
 /// Builds the kustomization of `dir` (whose file is `file_name`) and
 /// returns its output as one manifest file named after the kustomization.
+/// Builds are shared by the clusters that render the same folder with the
+/// same inputs (one Kustomize run per revision, not one per cluster).
 pub fn build(tree: &dyn Tree, dir: &str, file_name: &str) -> Result<SourceFile, RenderError> {
+    let Some(k) = key(tree, dir) else {
+        return build_uncached(tree, dir, file_name);
+    };
+    let k = format!("{}|{dir}|{k}", tree.subdir());
+    if let Some(hit) = outputs().lock().ok().and_then(|m| m.get(&k).cloned()) {
+        return Ok(hit);
+    }
+    let built = build_uncached(tree, dir, file_name)?;
+    if let Ok(mut m) = outputs().lock() {
+        // Bounded: dropped whole when it grows past the budget.
+        let held: usize = m.values().map(|f| f.content.len()).sum();
+        if held + built.content.len() > OUTPUT_CACHE_BYTES {
+            m.clear();
+        }
+        m.insert(k, built.clone());
+    }
+    Ok(built)
+}
+
+const OUTPUT_CACHE_BYTES: usize = 128 * 1024 * 1024;
+
+fn outputs() -> &'static Mutex<HashMap<String, SourceFile>> {
+    static OUTPUTS: OnceLock<Mutex<HashMap<String, SourceFile>>> = OnceLock::new();
+    OUTPUTS.get_or_init(Default::default)
+}
+
+fn build_uncached(tree: &dyn Tree, dir: &str, file_name: &str) -> Result<SourceFile, RenderError> {
     let kfile = super::sources::shown(tree, &join_plain(dir, file_name));
     let at_file = |m: String| RenderError::at(&kfile, Pos { line: 1, column: 1 }, m);
     let inputs = inputs(tree, dir)?;
