@@ -11,9 +11,9 @@
 //! follow symlinks (the [`Tree`] never lists them).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
