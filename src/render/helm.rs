@@ -58,6 +58,12 @@ fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, St
         Some(c) => expand(ctx, "chart", c.trim_end_matches('/'))?,
         None => app_dir.to_string(),
     };
+    if chart.is_empty() || chart.starts_with('/') || chart.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "apps.{}.helm.chart: \"{chart}\" (on cluster {}) must be a relative path inside the repository",
+            ctx.app_name, ctx.cluster_name
+        ));
+    }
     let mut values_files = Vec::new();
     for (i, f) in spec.values_files.iter().enumerate() {
         let key = format!("values_files[{i}]");
