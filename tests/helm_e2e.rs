@@ -329,3 +329,71 @@ async fn a_dependency_that_would_be_downloaded_is_an_error_at_its_line() {
         "{shown}"
     );
 }
+
+/// The command line plumb gives `helm`, seen through a stand-in that prints
+/// it into a ConfigMap: release, namespace, CRDs, no tests, capabilities
+/// per cluster, values files in order and the inline values last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_gets_release_namespace_capabilities_and_values_in_order() {
+    let env = Env::new().await;
+    env.repo.write(
+        "plumb.yaml",
+        &CONFIG
+            .replace("tag: \"1.27.1\" }", "tag: \"1.27.1\", kube: \"1.31.0\" }")
+            .replace("tag: \"1.27\" }", "tag: \"1.27\", kube: \"1.30.2\" }")
+            .replace(
+                "      values: { image: \"nginx:${tag}\" }\n",
+                "      values: { image: \"nginx:${tag}\" }\n      release_name: front\n      kube_version: \"${kube}\"\n      api_versions:\n        - example.com/v1\n",
+            ),
+    );
+    env.repo.commit("capabilities per cluster");
+    let fake = env.dir.path().join("fake-helm");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: helm-args}\\ndata:\\n  args: \"%s\"\\n' \"$*\"\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake, perms).unwrap();
+    let cfg = env.config();
+    let swapped = std::fs::read_to_string(&cfg).unwrap().replace(
+        &adapter().display().to_string(),
+        &fake.display().to_string(),
+    );
+    std::fs::write(&cfg, swapped).unwrap();
+    let out = run(vec![
+        "sync".into(),
+        "--once".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (sim, cluster, kube) in [
+        (&env.staging, "staging", "1.30.2"),
+        (&env.prod, "prod", "1.31.0"),
+    ] {
+        let cm = sim
+            .configmap("web", "helm-args")
+            .await
+            .expect("the stand-in's output");
+        let args = cm["data"]["args"].as_str().unwrap();
+        assert!(args.starts_with("template front "), "{args}");
+        assert!(
+            args.contains("/charts/web --namespace web --include-crds --skip-tests"),
+            "{args}"
+        );
+        assert!(
+            args.contains(&format!(
+                "--kube-version {kube} --api-versions example.com/v1"
+            )),
+            "{args}"
+        );
+        let file = args
+            .find(&format!("apps/web/values-{cluster}.yaml"))
+            .expect(args);
+        let inline = args.find("plumb-values.json").expect(args);
+        assert!(file < inline, "inline values come last: {args}");
+    }
+}

@@ -100,7 +100,12 @@ fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, St
             .as_deref()
             .map(|v| expand(ctx, "kube_version", v))
             .transpose()?,
-        api_versions: spec.api_versions.clone(),
+        api_versions: spec
+            .api_versions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| expand(ctx, &format!("api_versions[{i}]"), a))
+            .collect::<Result<_, _>>()?,
     })
 }
 

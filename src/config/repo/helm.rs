@@ -22,7 +22,7 @@ pub struct HelmSpec {
     pub values: Map<String, Value>,
     /// `--kube-version` (`.Capabilities.KubeVersion`); `${var}` allowed.
     pub kube_version: Option<String>,
-    /// `--api-versions` (`.Capabilities.APIVersions`).
+    /// `--api-versions` (`.Capabilities.APIVersions`); `${var}` allowed.
     #[serde(default)]
     pub api_versions: Vec<String>,
 }
