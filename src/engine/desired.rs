@@ -1,5 +1,6 @@
 //! One commit → what every cluster should run: reads `plumb.yaml` and each
-//! app's manifests from the commit's tree and renders them per cluster.
+//! app's inputs from the commit's tree (through [`render::sources`]) and
+//! renders them per cluster.
 //! Blocking (git2): call it from `spawn_blocking`.
 
 use std::collections::BTreeMap;

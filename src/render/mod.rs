@@ -1,12 +1,19 @@
 //! render: the tree at one commit → the desired objects of each app on each
-//! cluster. Pure: the caller hands in the files (from git) and gets back a
-//! [`DesiredSet`] per app, or every error of that app as `path:line:col:
-//! message`. The same input always renders to byte-identical output.
+//! cluster. The caller hands in the files (from git, through [`Tree`] and
+//! [`sources`]) and gets back a [`DesiredSet`] per app, or every error of
+//! that app as `path:line:col: message`. The same input always renders to
+//! byte-identical output. It never reads a working tree, never touches the
+//! network and never talks to a cluster; the only side effects are the
+//! bounded Kustomize and Helm runs ([`tool`]) on private exports.
 //!
 //! What counts as a manifest: every `.yaml`, `.yml` and `.json` file under
 //! the app's folder, recursively, in path order — except the `dashboards/`
 //! and `alerts/` folders at the app's top, which hold Grafana and Prometheus
-//! files that plumb turns into objects itself ([`observability`]).
+//! files that plumb turns into objects itself ([`observability`]). A folder
+//! holding a kustomization is built by Kustomize ([`kustomize`]) and an app
+//! with `helm:` by `helm template` ([`helm`]) instead; their output is then
+//! one manifest stream like any other. `${var}` is substituted only in apps
+//! that ask for it ([`vars`]).
 
 pub mod alerts;
 pub mod dashboards;
