@@ -96,7 +96,8 @@ pub struct Document {
     /// Where the document's root node starts.
     pub start: Pos,
     positions: HashMap<String, Pos>,
-    /// Paths of the plain (unquoted) scalars that hold a `${`: the ones
+    /// Paths of the plain (unquoted) scalars that hold a `${` (or
+    /// [`SUBST_MARK`]): the ones
     /// variable substitution re-reads as YAML would ([`Document::is_plain`]).
     plain_refs: HashSet<String>,
 }
@@ -344,7 +345,9 @@ impl Builder {
         if !self.count(1, pos) {
             return;
         }
-        let plain_ref = style == TScalarStyle::Plain && tag.is_none() && text.contains("${");
+        let plain_ref = style == TScalarStyle::Plain
+            && tag.is_none()
+            && (text.contains("${") || text.contains(SUBST_MARK));
         let value = resolve_scalar(text, style, tag.as_ref());
         if !self.is_key_position() {
             let path = self.next_path();
@@ -480,6 +483,11 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value
     }
     Value::String(text)
 }
+
+/// The mark with which render's substitution replaces a `${...}` before
+/// parsing (`render::vars::mask`): a plain scalar holding it is recorded
+/// like one holding `${`.
+pub const SUBST_MARK: char = '\u{E000}';
 
 /// A plain (unquoted) scalar's value, as YAML resolves its text: null, a
 /// boolean, a number or a string — never a map or a list.

@@ -169,7 +169,19 @@ fn parse_app_partial(
     let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| f.is_manifest()).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for file in sorted {
-        match parse_file(file, limits) {
+        // With substitution on, references become placeholders before the
+        // parse, values go in after it ([`vars`]).
+        let masked = vars.as_ref().and_then(|_| {
+            let text = std::str::from_utf8(&file.content).ok()?;
+            let m = vars::mask(text)?;
+            let f = SourceFile {
+                content: m.text.into_bytes(),
+                ..file.clone()
+            };
+            Some((f, m.refs))
+        });
+        let target = masked.as_ref().map_or(file, |(f, _)| f);
+        match parse_file(target, limits) {
             Ok(mut objs) => {
                 if file.rel == helm::OUTPUT_REL {
                     // Test hooks run on demand (`helm test`), never on sync.
@@ -177,8 +189,9 @@ fn parse_app_partial(
                 }
                 if let Some(vars) = &vars {
                     let source = String::from_utf8_lossy(&file.content);
+                    let refs = masked.as_ref().map_or(&[][..], |(_, r)| r.as_slice());
                     for obj in &mut objs {
-                        errors.extend(vars::substitute_object(obj, vars, &source));
+                        errors.extend(vars::substitute_object(obj, vars, refs, &source));
                     }
                 }
                 out.extend(objs)

@@ -171,3 +171,40 @@ spec:
         "true"
     );
 }
+
+#[test]
+fn references_work_in_flow_style_and_keys_stay_as_written() {
+    let text = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web-${yes_word}, labels: { ${domain}: x } }
+spec: { replicas: ${replicas}, template: { metadata: { annotations: { m: ${multiline}, f: ${flow} } } } }
+";
+    let set = render("subst", text).unwrap();
+    let v = set.objects[0].manifest.value();
+    assert_eq!(v["metadata"]["name"], "web-true");
+    assert_eq!(
+        v["metadata"]["labels"]["${domain}"], "x",
+        "keys are not substituted"
+    );
+    assert_eq!(v["spec"]["replicas"], 3);
+    let a = &v["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(a["m"], "v\n  injected: yes");
+    assert_eq!(a["f"], "{x: 1}");
+    assert_eq!(a.as_object().unwrap().len(), 2);
+}
+
+#[test]
+fn an_object_that_opts_out_keeps_its_references_even_in_flow_style() {
+    let text = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: c, annotations: { plumb.dev/substitute: disabled } }
+data: { a: ${undefined}, b: \"$${kept}\", c: ${datasource} }
+";
+    let set = render("subst", text).unwrap();
+    let data = &set.objects[0].manifest.value()["data"];
+    assert_eq!(data["a"], "${undefined}");
+    assert_eq!(data["b"], "$${kept}");
+    assert_eq!(data["c"], "${datasource}");
+}

@@ -4,12 +4,15 @@
 //!
 //! Opt-in: it runs only for an app with `substitute: true` (render decides),
 //! and an object annotated `plumb.dev/substitute: disabled` is left as
-//! written. It works on parsed values, never on text: each string scalar is
-//! expanded on its own, so a value holding newlines, `: `, `#` or `---`
-//! lands as one scalar and can never change the document's structure. A
-//! plain (unquoted) scalar is then read as YAML reads a plain scalar
-//! (`replicas: ${n}` with `n: 3` is the number 3); a quoted one stays a
-//! string. Map keys are not substituted.
+//! written. Values never go through the YAML parser: each reference is
+//! first replaced by a placeholder ([`mask`]), the text is parsed (so the
+//! document's structure is fixed, and references work in flow style too),
+//! then the placeholders inside each parsed string are replaced by the
+//! values ([`substitute_object`]). A value holding newlines, `: `, `#` or
+//! `---` lands as one scalar and can never change the structure. A plain
+//! (unquoted) scalar is then read as YAML reads a plain scalar (`replicas:
+//! ${n}` with `n: 3` is the number 3); a quoted one stays a string. Map
+//! keys are not substituted (their references stay as written).
 
 use std::collections::BTreeMap;
 
@@ -105,21 +108,86 @@ pub fn opted_out(value: &Value) -> bool {
     value["metadata"]["annotations"][OPT_OUT_ANNOTATION].as_str() == Some(OPT_OUT_VALUE)
 }
 
-/// Substitutes inside every string value of one parsed object (unless it
-/// opted out). `source` is the text it was parsed from, to place errors at
-/// the reference's own line and column (else at its scalar's start).
+/// Opens a placeholder ([`mask`]): a private-use character, valid in any
+/// YAML scalar (plain, quoted, block, flow) and never an indicator.
+pub const MARK_OPEN: char = yaml::SUBST_MARK;
+const MARK_CLOSE: char = '\u{E001}';
+
+/// One `${...}` reference replaced by a placeholder, and where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    pub body: String,
+    pub pos: Pos,
+}
+
+/// A manifest text whose references are placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Masked {
+    pub text: String,
+    pub refs: Vec<Ref>,
+}
+
+/// Replaces each `${...}` of `text` (on one line) with a placeholder made
+/// of [`MARK_OPEN`], its index and a closing mark, before the text is
+/// parsed: the parse then fixes the document's structure whatever the
+/// values hold, and a reference works in flow style (`{ a: ${x} }`) as in
+/// block style. `$${` and an unterminated `${` are left for [`expand`].
+/// `None` when the text already holds a mark (then nothing is masked).
+pub fn mask(text: &str) -> Option<Masked> {
+    if text.contains([MARK_OPEN, MARK_CLOSE]) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut refs = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        let mut col = 1;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            col += rest[..at].chars().count();
+            let tail = &rest[at..];
+            let (copied, consumed) = if tail.starts_with("$${") {
+                ("$${", 3)
+            } else if let Some(end) = tail.strip_prefix("${").and_then(|b| b.find('}')) {
+                refs.push(Ref {
+                    body: tail[2..2 + end].to_string(),
+                    pos: Pos {
+                        line: i + 1,
+                        column: col,
+                    },
+                });
+                out.push(MARK_OPEN);
+                out.push_str(&(refs.len() - 1).to_string());
+                out.push(MARK_CLOSE);
+                ("", 2 + end + 1)
+            } else {
+                ("$", 1)
+            };
+            out.push_str(copied);
+            col += tail[..consumed].chars().count();
+            rest = &tail[consumed..];
+        }
+        out.push_str(rest);
+    }
+    Some(Masked { text: out, refs })
+}
+
+/// Substitutes inside every string value of one parsed object, or — for an
+/// object that opted out — puts its references back as written. Map keys
+/// always get their references back as written. `refs` are the file's
+/// placeholders ([`mask`]); `source` is the file's text, to place an error
+/// that is not at a placeholder (an unterminated `${`).
 pub fn substitute_object(
     obj: &mut ParsedObject,
     vars: &BTreeMap<String, String>,
+    refs: &[Ref],
     source: &str,
 ) -> Vec<RenderError> {
-    if opted_out(&obj.value) {
-        return Vec::new();
-    }
     let mut walk = Walk {
         obj_path: &obj.path,
         doc: &obj.doc,
-        vars,
+        vars: (!opted_out(&obj.value)).then_some(vars),
+        refs,
         source,
         errors: Vec::new(),
     };
@@ -130,7 +198,9 @@ pub fn substitute_object(
 struct Walk<'a> {
     obj_path: &'a str,
     doc: &'a yaml::Document,
-    vars: &'a BTreeMap<String, String>,
+    /// `None`: the object opted out (references restored as written).
+    vars: Option<&'a BTreeMap<String, String>>,
+    refs: &'a [Ref],
     source: &'a str,
     errors: Vec<RenderError>,
 }
@@ -138,29 +208,27 @@ struct Walk<'a> {
 impl Walk<'_> {
     fn value(&mut self, v: &mut Value, path: &str) {
         match v {
-            Value::String(s) if s.contains('$') => match expand(s, self.vars) {
-                Ok(new) => {
-                    *v = if self.doc.is_plain(path) {
-                        yaml::resolve_plain(new)
-                    } else {
-                        Value::String(new)
-                    };
-                }
-                Err(errs) => {
-                    let at = self.doc.position(path);
-                    for e in errs {
-                        let pos = locate(self.source, at, &e.reference);
-                        self.errors
-                            .push(RenderError::at(self.obj_path, pos, e.message));
-                    }
-                }
-            },
+            Value::String(s) if s.contains(['$', MARK_OPEN]) => {
+                let plain = self.doc.is_plain(path);
+                let new = self.string(s, path);
+                *v = if plain && self.vars.is_some() {
+                    yaml::resolve_plain(new)
+                } else {
+                    Value::String(new)
+                };
+            }
             Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     self.value(item, &join_index(path, i));
                 }
             }
             Value::Object(map) => {
+                if map.keys().any(|k| k.contains(MARK_OPEN)) {
+                    let old = std::mem::take(map);
+                    for (k, item) in old {
+                        map.insert(restore(&k, self.refs), item);
+                    }
+                }
                 for (k, item) in map.iter_mut() {
                     self.value(item, &join_key(path, k));
                 }
@@ -168,6 +236,98 @@ impl Walk<'_> {
             _ => {}
         }
     }
+
+    /// One string: placeholders resolved (or restored), the text between
+    /// them expanded for `$${` and unterminated references.
+    fn string(&mut self, s: &str, path: &str) -> String {
+        let Some(vars) = self.vars else {
+            return restore(s, self.refs);
+        };
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        loop {
+            let (literal, placeholder) = next_placeholder(rest);
+            self.literal(literal, path, &mut out);
+            let Some((index, after)) = placeholder else {
+                break;
+            };
+            match self.refs.get(index) {
+                Some(r) => match resolve(&r.body, vars) {
+                    Ok(v) => out.push_str(&v),
+                    Err(m) => self.errors.push(RenderError::at(self.obj_path, r.pos, m)),
+                },
+                None => out.push(MARK_OPEN),
+            }
+            rest = after;
+        }
+        out
+    }
+
+    fn literal(&mut self, text: &str, path: &str, out: &mut String) {
+        let Some(vars) = self.vars else {
+            out.push_str(text);
+            return;
+        };
+        if !text.contains('$') {
+            out.push_str(text);
+            return;
+        }
+        match expand(text, vars) {
+            Ok(v) => out.push_str(&v),
+            Err(errs) => {
+                let at = self.doc.position(path);
+                for e in errs {
+                    let pos = locate(self.source, at, &e.reference);
+                    self.errors
+                        .push(RenderError::at(self.obj_path, pos, e.message));
+                }
+                out.push_str(text);
+            }
+        }
+    }
+}
+
+/// Splits `s` at its first placeholder: the text before it, and the
+/// placeholder's index with the text after it.
+fn next_placeholder(s: &str) -> (&str, Option<(usize, &str)>) {
+    let Some(open) = s.find(MARK_OPEN) else {
+        return (s, None);
+    };
+    let after = &s[open + MARK_OPEN.len_utf8()..];
+    let parsed = after.find(MARK_CLOSE).and_then(|close| {
+        let index = after[..close].parse::<usize>().ok()?;
+        Some((index, &after[close + MARK_CLOSE.len_utf8()..]))
+    });
+    match parsed {
+        Some(p) => (&s[..open], Some(p)),
+        None => (s, None),
+    }
+}
+
+/// `s` with its placeholders put back as the references they were.
+pub fn restore(s: &str, refs: &[Ref]) -> String {
+    if !s.contains(MARK_OPEN) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    loop {
+        let (literal, placeholder) = next_placeholder(rest);
+        out.push_str(literal);
+        let Some((index, after)) = placeholder else {
+            break;
+        };
+        match refs.get(index) {
+            Some(r) => {
+                out.push_str("${");
+                out.push_str(&r.body);
+                out.push('}');
+            }
+            None => out.push(MARK_OPEN),
+        }
+        rest = after;
+    }
+    out
 }
 
 /// The place of `reference` in `source` at or after `from` (a scalar's
@@ -250,6 +410,27 @@ mod tests {
         let errs = expand("a ${oops", &vars()).unwrap_err();
         assert_eq!(errs[0].offset, 2);
         assert!(errs[0].message.starts_with("unterminated"));
+    }
+
+    #[test]
+    fn masking_keeps_escapes_and_places_each_reference() {
+        let m = mask("a: ${x}\nb: { c: pre-${y:=1} }\nd: $${z} ${open\n").unwrap();
+        assert_eq!(m.refs.len(), 2);
+        assert_eq!(m.refs[1].body, "y:=1");
+        assert_eq!(
+            m.refs[1].pos,
+            Pos {
+                line: 2,
+                column: 13
+            }
+        );
+        assert!(m.text.contains("$${z} ${open"), "{}", m.text);
+        assert!(!m.text.contains("${x}") && !m.text.contains("${y"));
+        assert_eq!(
+            restore(&m.text, &m.refs),
+            "a: ${x}\nb: { c: pre-${y:=1} }\nd: $${z} ${open\n"
+        );
+        assert_eq!(mask("already \u{E000}"), None);
     }
 
     #[test]
