@@ -164,6 +164,9 @@ fn parse_app_partial(
 ) -> (Vec<ParsedObject>, Vec<RenderError>) {
     // Manifests are literal unless the app asks for substitution.
     let vars = ctx.app.substitute.then(|| ctx.vars());
+    if vars.is_none() {
+        warn_unused_vars(ctx, files);
+    }
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| f.is_manifest()).collect();
@@ -214,6 +217,35 @@ fn parse_app_partial(
         out.clear();
     }
     (out, errors)
+}
+
+/// Substitution became opt-in: an app that defines `vars` and uses one of
+/// them as `${name}` without `substitute: true` most likely predates that
+/// change. Warned (the daemon's log, `plumb validate`'s stderr), not
+/// refused: the `${...}` may well be the app's own.
+fn warn_unused_vars(ctx: &AppContext<'_>, files: &[SourceFile]) {
+    if ctx.app.vars.is_empty() {
+        return;
+    }
+    for file in files.iter().filter(|f| f.is_manifest()) {
+        let Some(masked) = std::str::from_utf8(&file.content).ok().and_then(vars::mask) else {
+            continue;
+        };
+        let used = masked.refs.iter().find(|r| {
+            let name = r.body.split(":=").next().unwrap_or(&r.body);
+            ctx.app.vars.contains_key(name)
+        });
+        if let Some(r) = used {
+            tracing::warn!(
+                "{}:{}: apps.{} uses its variable ${{{}}} but substitution is off (manifests are applied as written): add `substitute: true` to the app if it is plumb's",
+                file.path,
+                r.pos,
+                ctx.app_name,
+                r.body
+            );
+            return;
+        }
+    }
 }
 
 fn parse_file(
