@@ -332,7 +332,8 @@ async fn a_dependency_that_would_be_downloaded_is_an_error_at_its_line() {
 
 /// The command line plumb gives `helm`, seen through a stand-in that prints
 /// it into a ConfigMap: release, namespace, CRDs, no tests, capabilities
-/// per cluster, values files in order and the inline values last.
+/// per cluster (the app's, else the cluster's own), values files in order
+/// and the inline values last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_gets_release_namespace_capabilities_and_values_in_order() {
     let env = Env::new().await;
@@ -340,10 +341,9 @@ async fn helm_gets_release_namespace_capabilities_and_values_in_order() {
         "plumb.yaml",
         &CONFIG
             .replace("tag: \"1.27.1\" }", "tag: \"1.27.1\", kube: \"1.31.0\" }")
-            .replace("tag: \"1.27\" }", "tag: \"1.27\", kube: \"1.30.2\" }")
             .replace(
                 "      values: { image: \"nginx:${tag}\" }\n",
-                "      values: { image: \"nginx:${tag}\" }\n      release_name: front\n      kube_version: \"${kube}\"\n      api_versions:\n        - example.com/v1\n",
+                "      values: { image: \"nginx:${tag}\" }\n      release_name: front\n      kube_version: \"${kube:=}\"\n      api_versions:\n        - example.com/v1\n",
             ),
     );
     env.repo.commit("capabilities per cluster");
@@ -370,8 +370,16 @@ async fn helm_gets_release_namespace_capabilities_and_values_in_order() {
     ])
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // staging sets no version: the one its API server reports is used.
+    let reported = env
+        .staging
+        .client
+        .apiserver_version()
+        .await
+        .unwrap()
+        .git_version;
     for (sim, cluster, kube) in [
-        (&env.staging, "staging", "1.30.2"),
+        (&env.staging, "staging", reported.as_str()),
         (&env.prod, "prod", "1.31.0"),
     ] {
         let cm = sim
@@ -385,10 +393,16 @@ async fn helm_gets_release_namespace_capabilities_and_values_in_order() {
             "{args}"
         );
         assert!(
-            args.contains(&format!(
-                "--kube-version {kube} --api-versions example.com/v1"
-            )),
+            args.contains(&format!("--kube-version {kube} --api-versions ")),
             "{args}"
+        );
+        assert!(
+            args.contains("--api-versions example.com/v1 "),
+            "the app's: {args}"
+        );
+        assert!(
+            args.contains("--api-versions apps/v1 "),
+            "the cluster's: {args}"
         );
         let file = args
             .find(&format!("apps/web/values-{cluster}.yaml"))

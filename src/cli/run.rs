@@ -37,6 +37,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     let status = Status::default();
     let metrics = Arc::new(Metrics::new());
     let conns = clusters::connect(&cfg, Embedded::Start, None).await?;
+    clusters::probe_capabilities(&conns.clusters).await;
     for (name, cluster) in &conns.clusters {
         metrics.track_cluster(cluster);
         if cfg.clusters.get(name).is_some_and(|c| c.embedded) {

@@ -6,11 +6,15 @@
 //! vendored in `charts/` (a folder or a `.tgz`); one that would have to be
 //! downloaded is an error at its line of `Chart.yaml` — a render never
 //! touches the network. Inline values may always use `${var}` (cluster vars,
-//! then app vars), so one chart deploys differently per cluster. Hooks:
+//! then app vars), so one chart deploys differently per cluster.
+//! `.Capabilities` come from the target cluster when plumb has talked to it
+//! ([`set_capabilities`]). Hooks:
 //! `test` hooks are skipped (`--skip-tests`, and dropped here too); every
 //! other hook is applied as an ordinary object, as `helm template` prints it.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
+use std::sync::{OnceLock, RwLock};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -32,6 +36,39 @@ pub fn is_test_hook(v: &Value) -> bool {
     v["metadata"]["annotations"]["helm.sh/hook"]
         .as_str()
         .is_some_and(|h| h.split(',').any(|h| h.trim().starts_with("test")))
+}
+
+/// A cluster's answers to Helm's `.Capabilities`: its version and API
+/// group versions, read from the cluster when plumb connects
+/// ([`set_capabilities`]), so that a chart renders as `helm install` on
+/// that cluster would. An app's `kube_version` overrides the version; its
+/// `api_versions` are added.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub kube_version: Option<String>,
+    pub api_versions: Vec<String>,
+}
+
+fn capabilities() -> &'static RwLock<HashMap<String, Capabilities>> {
+    static CAPS: OnceLock<RwLock<HashMap<String, Capabilities>>> = OnceLock::new();
+    CAPS.get_or_init(Default::default)
+}
+
+/// Records what `cluster` answered (the daemon, `sync` and `diff` do, right
+/// after connecting; `plumb validate` stays offline and uses Helm's
+/// defaults).
+pub fn set_capabilities(cluster: &str, caps: Capabilities) {
+    if let Ok(mut m) = capabilities().write() {
+        m.insert(cluster.to_string(), caps);
+    }
+}
+
+fn capabilities_of(cluster: &str) -> Capabilities {
+    capabilities()
+        .read()
+        .ok()
+        .and_then(|m| m.get(cluster).cloned())
+        .unwrap_or_default()
 }
 
 /// What one render of the app reads and passes.
@@ -76,6 +113,7 @@ fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, St
         })?;
         values_files.push(joined);
     }
+    let caps = capabilities_of(ctx.cluster_name);
     let mut values = Value::Object(spec.values.clone());
     let mut errors = Vec::new();
     expand_values(ctx, &mut values, "values", &mut errors);
@@ -99,13 +137,21 @@ fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, St
             .kube_version
             .as_deref()
             .map(|v| expand(ctx, "kube_version", v))
-            .transpose()?,
-        api_versions: spec
-            .api_versions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| expand(ctx, &format!("api_versions[{i}]"), a))
-            .collect::<Result<_, _>>()?,
+            .transpose()?
+            .filter(|v| !v.is_empty())
+            .or(caps.kube_version),
+        api_versions: {
+            let mut all: Vec<String> = spec
+                .api_versions
+                .iter()
+                .enumerate()
+                .map(|(i, a)| expand(ctx, &format!("api_versions[{i}]"), a))
+                .collect::<Result<_, _>>()?;
+            all.extend(caps.api_versions);
+            all.sort();
+            all.dedup();
+            all
+        },
     })
 }
 
@@ -292,7 +338,12 @@ pub fn key(
 ) -> Option<String> {
     let plan = plan(ctx, spec, app_dir).ok()?;
     let mut h = Sha256::new();
-    h.update(format!("{:?}\n", tool::tools().helm));
+    h.update(format!(
+        "{:?} {:?} {:?}\n",
+        tool::tools().helm,
+        plan.kube_version,
+        plan.api_versions
+    ));
     h.update(format!("chart {} {}\n", plan.chart, tree.key(&plan.chart)?));
     for f in &plan.values_files {
         h.update(format!("values {f} "));
