@@ -55,6 +55,13 @@ PY
   [ -n "$KUBECTL" ] || KUBECTL="$(command -v kubectl)"
   export KUBECTL
   echo "kubectl: $KUBECTL ($("$KUBECTL" version --client 2>/dev/null | head -1))"
+  # No helm CLI can be installed here: tests/tools/helm offers the `helm
+  # template` command line on the Helm v4 engine of helm-python-sdk.
+  if ! python3 -c 'import helm_python' 2>/dev/null; then
+    echo "installing helm-python-sdk (PyPI) for tests/tools/helm"
+    python3 -m pip install -q --disable-pip-version-check "helm-python-sdk==0.2.2"
+  fi
+  export PATH="$(pwd)/tests/tools:$PATH"
 }
 
 case "${1:-}" in

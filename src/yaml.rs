@@ -18,7 +18,7 @@
 //! reader resolves them ([`parse_manifest_documents`], [`Schema`]); and
 //! `.json` files are parsed as strict JSON ([`parse_json_documents`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -146,6 +146,10 @@ pub struct Document {
     /// Where the document's root node starts.
     pub start: Pos,
     positions: HashMap<String, Pos>,
+    /// Paths of the plain (unquoted) scalars that hold a `${` (or
+    /// [`SUBST_MARK`]): the ones
+    /// variable substitution re-reads as YAML would ([`Document::is_plain`]).
+    plain_refs: HashSet<String>,
 }
 
 impl Document {
@@ -156,7 +160,15 @@ impl Document {
             value,
             start,
             positions: HashMap::new(),
+            plain_refs: HashSet::new(),
         }
+    }
+
+    /// Whether the scalar at `path` was written plain (unquoted), known for
+    /// scalars holding `${` only: after substitution such a value resolves
+    /// like any plain scalar ([`resolve_plain`]), a quoted one stays a string.
+    pub fn is_plain(&self, path: &str) -> bool {
+        self.plain_refs.contains(path)
     }
 
     /// The position of the node at `path` (`a.b[2].c`), or of its nearest
@@ -341,6 +353,7 @@ struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Document>,
     positions: HashMap<String, Pos>,
+    plain_refs: HashSet<String>,
     anchors: BTreeMap<usize, Value>,
     doc_start: Pos,
     nodes: usize,
@@ -355,6 +368,7 @@ impl Builder {
             stack: Vec::new(),
             docs: Vec::new(),
             positions: HashMap::new(),
+            plain_refs: HashSet::new(),
             anchors: BTreeMap::new(),
             doc_start: Pos::default(),
             nodes: 0,
@@ -413,11 +427,13 @@ impl Builder {
         match self.stack.last_mut() {
             None => {
                 let positions = std::mem::take(&mut self.positions);
+                let plain_refs = std::mem::take(&mut self.plain_refs);
                 let start = positions.get("").copied().unwrap_or(self.doc_start);
                 self.docs.push(Document {
                     value,
                     start,
                     positions,
+                    plain_refs,
                 });
             }
             Some(Frame::Seq { items, .. }) => items.push(value),
@@ -513,6 +529,11 @@ impl Builder {
         // (a quoted "<<" is an ordinary key).
         let merge =
             self.is_key_position() && style == TScalarStyle::Plain && tag.is_none() && text == "<<";
+        // A plain scalar holding a `${...}` (or render's mark for one) is
+        // noted, so that substitution resolves its final text as YAML would.
+        let plain_ref = style == TScalarStyle::Plain
+            && tag.is_none()
+            && (text.contains("${") || text.contains(SUBST_MARK));
         let value = match resolve_scalar(text, style, tag.as_ref(), self.schema) {
             Ok(v) => v,
             Err(message) => {
@@ -529,6 +550,9 @@ impl Builder {
         };
         if !self.is_key_position() {
             let path = self.next_path();
+            if plain_ref {
+                self.plain_refs.insert(path.clone());
+            }
             self.positions.entry(path).or_insert(pos);
         }
         self.place(value, anchor, pos);
@@ -636,6 +660,7 @@ impl MarkedEventReceiver for Builder {
                 self.doc_start = pos;
                 self.anchors.clear();
                 self.positions.clear();
+                self.plain_refs.clear();
             }
             Event::Scalar(text, style, anchor, tag) => {
                 self.on_scalar(text, style, anchor, tag, pos)
@@ -664,6 +689,19 @@ fn key_string(v: &Value) -> String {
         Value::Null => "null".into(),
         other => other.to_string(),
     }
+}
+
+/// The mark with which render's substitution replaces a `${...}` before
+/// parsing (`render::vars::mask`): a plain scalar holding it is recorded
+/// like one holding `${`.
+pub const SUBST_MARK: char = '\u{E000}';
+
+/// A plain (unquoted) scalar's value in a manifest, as kubectl's reader
+/// resolves its text: null, a boolean, a number or a string — never a map or
+/// a list (substituted values land as one scalar).
+pub fn resolve_plain(text: String) -> Value {
+    scalar::resolve_scalar(text.clone(), TScalarStyle::Plain, None, Schema::Kubectl)
+        .unwrap_or(Value::String(text))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ apps:
   web:
     path: apps/web
     namespace: web
+    substitute: true
     depends_on: [platform]
 ";
 

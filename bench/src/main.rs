@@ -64,6 +64,10 @@ struct Args {
     /// `info,plumb::source=debug` to see when it notices commits.
     #[arg(long)]
     daemon_log: Option<String>,
+    /// How the repo holds each app: `plain` manifests, or `kustomize` (a
+    /// base and an overlay per app, rendered by Kustomize).
+    #[arg(long, value_enum, default_value_t = workload::Layout::Plain)]
+    layout: workload::Layout,
     /// Print the report as JSON on stdout (the table then goes to stderr).
     #[arg(long)]
     json: bool,
@@ -227,11 +231,12 @@ async fn run(args: Args) -> Result<()> {
         ..bin
     };
     let kubectl = copy_binary(&kubectl, &root.join("bin"))?;
-    let w = Workload::new(args.objects, args.apps, args.clusters)?;
+    let w = Workload::new(args.objects, args.apps, args.clusters)?.with_layout(args.layout);
     p.say(&format!(
-        "workload: {} ConfigMaps over {} apps, {} clusters, in {}",
+        "workload: {} ConfigMaps over {} apps ({:?} layout), {} clusters, in {}",
         args.objects,
         args.apps,
+        args.layout,
         args.clusters,
         root.display()
     ));
@@ -313,7 +318,7 @@ async fn run(args: Args) -> Result<()> {
             "monorepo: {} objects over {apps} apps: initial sync",
             args.objects
         ));
-        let w = Workload::new(args.objects, apps, args.clusters)?;
+        let w = Workload::new(args.objects, apps, args.clusters)?.with_layout(args.layout);
         let mut env = plumb::Env::setup(w, &root.join(format!("monorepo-{apps}")), &bin).await?;
         let sync = env.initial_sync().await?;
         p.say(&format!(

@@ -46,12 +46,26 @@ pub struct ConfigMap {
     pub data: Vec<(String, String)>,
 }
 
+/// How the repo holds each app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Layout {
+    /// Plain manifests in `apps/<app>/`.
+    #[default]
+    Plain,
+    /// A Kustomize base (`apps/<app>/base/`, the manifests and a
+    /// kustomization listing them) and an overlay
+    /// (`apps/<app>/overlays/bench/`) that the app's path names: plumb runs
+    /// Kustomize for the app. The applied objects are the same.
+    Kustomize,
+}
+
 /// N ConfigMaps over M apps, on the named clusters.
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub apps: usize,
     pub clusters: Vec<String>,
     pub configmaps: Vec<ConfigMap>,
+    pub layout: Layout,
 }
 
 pub fn app_name(i: usize) -> String {
@@ -95,7 +109,22 @@ impl Workload {
             apps,
             clusters: (1..=clusters).map(|c| format!("c{c}")).collect(),
             configmaps,
+            layout: Layout::Plain,
         })
+    }
+
+    /// The same workload held in another layout.
+    pub fn with_layout(mut self, layout: Layout) -> Workload {
+        self.layout = layout;
+        self
+    }
+
+    /// The folder holding an app's manifests.
+    fn manifests_dir(&self, app: usize) -> String {
+        match self.layout {
+            Layout::Plain => format!("apps/{}", app_name(app)),
+            Layout::Kustomize => format!("apps/{}/base", app_name(app)),
+        }
     }
 
     /// Objects plumb manages on each cluster (ConfigMaps + one Namespace per app).
@@ -127,14 +156,18 @@ impl Workload {
             let n = app_name(a);
             let _ = writeln!(
                 s,
-                "  {n}:\n    path: apps/{n}\n    namespace: {n}\n    cluster_scoped: true"
+                "  {n}:\n    path: {}\n    namespace: {n}\n    cluster_scoped: true",
+                match self.layout {
+                    Layout::Plain => format!("apps/{n}"),
+                    Layout::Kustomize => format!("apps/{n}/overlays/bench"),
+                }
             );
         }
         s
     }
 
     pub fn file_of(&self, cm: &ConfigMap) -> String {
-        format!("apps/{}/{}.yaml", app_name(cm.app), cm.name)
+        format!("{}/{}.yaml", self.manifests_dir(cm.app), cm.name)
     }
 
     /// The ConfigMap's source file, with `revision` set to `rev`.
@@ -206,12 +239,30 @@ impl Workload {
         write(&dir.join("plumb.yaml"), &self.plumb_yaml())?;
         for a in 0..self.apps {
             write(
-                &dir.join(format!("apps/{}/namespace.yaml", app_name(a))),
+                &dir.join(format!("{}/namespace.yaml", self.manifests_dir(a))),
                 &Self::namespace_source(a),
             )?;
         }
         for cm in &self.configmaps {
             write(&dir.join(self.file_of(cm)), &self.source_yaml(cm, "0"))?;
+        }
+        if self.layout == Layout::Kustomize {
+            let mut resources: Vec<String> =
+                vec!["resources:\n  - namespace.yaml\n".into(); self.apps];
+            for cm in &self.configmaps {
+                let _ = writeln!(resources[cm.app], "  - {}.yaml", cm.name);
+            }
+            for (a, text) in resources.iter().enumerate() {
+                let base = self.manifests_dir(a);
+                write(&dir.join(format!("{base}/kustomization.yaml")), text)?;
+                write(
+                    &dir.join(format!(
+                        "apps/{}/overlays/bench/kustomization.yaml",
+                        app_name(a)
+                    )),
+                    "resources:\n  - ../../base\n",
+                )?;
+            }
         }
         Ok(())
     }

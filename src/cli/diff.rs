@@ -22,6 +22,7 @@ use crate::status::verdict::Verdict;
 
 pub fn diff(g: &Global, cluster: Option<String>, app: Option<String>) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
+    crate::render::tool::configure(cfg.tools.to_tools());
     super::runtime()?.block_on(run(cfg, cluster, app))
 }
 
@@ -33,12 +34,15 @@ async fn run(
     let repo = Repo::open(engine::source_spec(&cfg)?)
         .await
         .context("opening the config repository")?;
+    let conns = clusters::connect(&cfg, Embedded::Attach, only_cluster.as_deref()).await?;
+    // Before the render: Helm charts see the clusters' capabilities.
+    clusters::probe_capabilities(&conns.clusters).await;
     let desired = repo.poll(None).await?.context("the branch has no head")?;
     if let Err(e) = &desired.config {
         eprintln!("{e}");
+        conns.shutdown().await;
         return Ok(ExitCode::from(EXIT_ERROR));
     }
-    let conns = clusters::connect(&cfg, Embedded::Attach, only_cluster.as_deref()).await?;
     let mut changed = false;
     let mut failed = false;
     for (name, cluster) in &conns.clusters {

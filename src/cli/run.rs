@@ -28,6 +28,7 @@ const GRACE: Duration = Duration::from_secs(20);
 
 pub fn run(g: &Global) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
+    crate::render::tool::configure(cfg.tools.to_tools());
     super::runtime()?.block_on(serve(cfg))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -36,6 +37,7 @@ async fn serve(cfg: DaemonConfig) -> anyhow::Result<()> {
     let status = Status::default();
     let metrics = Arc::new(Metrics::new());
     let conns = clusters::connect(&cfg, Embedded::Start, None).await?;
+    clusters::probe_capabilities(&conns.clusters).await;
     for (name, cluster) in &conns.clusters {
         metrics.track_cluster(cluster);
         if cfg.clusters.get(name).is_some_and(|c| c.embedded) {

@@ -22,6 +22,7 @@ pub fn sync(
         return Ok(ExitCode::from(EXIT_ERROR));
     }
     let cfg = DaemonConfig::load(&g.config)?;
+    crate::render::tool::configure(cfg.tools.to_tools());
     super::runtime()?.block_on(sync_once(cfg, cluster, app))
 }
 
@@ -40,8 +41,10 @@ async fn sync_once(
     let repo = Repo::open(engine::source_spec(&cfg)?)
         .await
         .context("opening the config repository")?;
-    let desired = repo.poll(None).await?.context("the branch has no head")?;
     let conns = clusters::connect(&cfg, Embedded::Attach, only_cluster.as_deref()).await?;
+    // Before the render: Helm charts see the clusters' capabilities.
+    clusters::probe_capabilities(&conns.clusters).await;
+    let desired = repo.poll(None).await?.context("the branch has no head")?;
     let status = Status::default();
     let mut all_synced = true;
     println!("{:<16} {:<20} {:<10} MESSAGE", "CLUSTER", "APP", "STATE");

@@ -27,6 +27,55 @@ pub struct DaemonConfig {
     /// A revision still Progressing after this long is Degraded.
     #[serde(default = "default_health_timeout")]
     pub health_timeout: GoDuration,
+    /// The rendering tools (Kustomize, Helm) and their bounds.
+    #[serde(default)]
+    pub tools: ToolsConfig,
+}
+
+/// `tools:`: which binaries render Kustomize and Helm apps (default: found
+/// on PATH) and how long and how much one render may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsConfig {
+    pub kustomize: Option<PathBuf>,
+    pub kubectl: Option<PathBuf>,
+    pub helm: Option<PathBuf>,
+    #[serde(default = "default_tool_timeout")]
+    pub timeout: GoDuration,
+    #[serde(default = "default_tool_max_output")]
+    pub max_output_bytes: usize,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        ToolsConfig {
+            kustomize: None,
+            kubectl: None,
+            helm: None,
+            timeout: default_tool_timeout(),
+            max_output_bytes: default_tool_max_output(),
+        }
+    }
+}
+
+impl ToolsConfig {
+    /// The tools as render uses them.
+    pub fn to_tools(&self) -> crate::render::tool::Tools {
+        crate::render::tool::Tools {
+            kustomize: self.kustomize.clone(),
+            kubectl: self.kubectl.clone(),
+            helm: self.helm.clone(),
+            timeout: self.timeout.0,
+            max_output: self.max_output_bytes,
+        }
+    }
+}
+
+fn default_tool_timeout() -> GoDuration {
+    GoDuration::from_secs(90)
+}
+fn default_tool_max_output() -> usize {
+    64 * 1024 * 1024
 }
 
 /// Leader election through a `coordination.k8s.io/v1` Lease.
@@ -345,6 +394,13 @@ impl DaemonConfig {
             self.repo.url = resolve(base, Path::new(&self.repo.url))
                 .display()
                 .to_string();
+        }
+        let t = &mut self.tools;
+        for p in [&mut t.kustomize, &mut t.kubectl, &mut t.helm]
+            .into_iter()
+            .flatten()
+        {
+            *p = resolve(base, p);
         }
         let r = &mut self.repo;
         for p in [

@@ -10,8 +10,10 @@ use serde::Deserialize;
 use super::{Checker, ConfigError, Scalar, Vars, parse_checked};
 use crate::names;
 
+pub mod helm;
 pub mod profiles;
 
+pub use helm::HelmSpec;
 pub use profiles::{AlertProfile, Alerts, DashboardMode, DashboardProfile, Dashboards};
 
 /// The file name at the root of the config repo (or of `repo.path`).
@@ -61,6 +63,12 @@ pub struct AppSpec {
     pub allow_mass_prune: bool,
     #[serde(default)]
     pub vars: Vars,
+    /// Whether `${var}` in the app's manifests is substituted (off: the
+    /// manifests are applied as written). Per app only, on purpose: whether
+    /// a `${...}` is plumb's is a property of the manifests, not of a
+    /// cluster or of the repo.
+    #[serde(default)]
+    pub substitute: bool,
     #[serde(default)]
     pub depends_on: Vec<String>,
     /// Suspended in git: plumb computes the diff but changes nothing.
@@ -75,6 +83,8 @@ pub struct AppSpec {
     pub dashboards: Option<DashboardProfile>,
     /// Overrides of the clusters' alerts profiles for this app.
     pub alerts: Option<AlertProfile>,
+    /// The app is a Helm chart, rendered with `helm template`.
+    pub helm: Option<HelmSpec>,
 }
 
 fn yes() -> bool {
@@ -186,6 +196,9 @@ impl RepoConfig {
         }
         if let Some(a) = &app.alerts {
             a.check(c, &format!("{key}.alerts"));
+        }
+        if let Some(h) = &app.helm {
+            h.check(c, &format!("{key}.helm"));
         }
         for (i, dep) in app.depends_on.iter().enumerate() {
             let k = format!("{key}.depends_on[{i}]");

@@ -82,6 +82,32 @@ pub async fn connect(
     Ok(out)
 }
 
+/// Reads each cluster's version and API group versions for Helm's
+/// `.Capabilities` (`render::helm::set_capabilities`), all at once, each
+/// bounded by a short timeout: a cluster that does not answer renders its
+/// charts with Helm's defaults. Two discovery requests per cluster.
+pub async fn probe_capabilities(clusters: &BTreeMap<String, Arc<Cluster>>) {
+    let probes = clusters.iter().map(|(name, c)| async move {
+        let client = c.client.clone();
+        let work = async move {
+            let version = client.apiserver_version().await.ok()?.git_version;
+            let groups = client.list_api_groups().await.ok()?;
+            let mut apis = vec!["v1".to_string()];
+            for g in groups.groups {
+                apis.extend(g.versions.into_iter().map(|v| v.group_version));
+            }
+            Some(crate::render::helm::Capabilities {
+                kube_version: Some(version),
+                api_versions: apis,
+            })
+        };
+        if let Ok(Some(caps)) = tokio::time::timeout(Duration::from_secs(3), work).await {
+            crate::render::helm::set_capabilities(name, caps);
+        }
+    });
+    futures::future::join_all(probes).await;
+}
+
 async fn start_embedded(
     name: &str,
     state: &Path,

@@ -1,38 +1,16 @@
 //! One commit → what every cluster should run: reads `plumb.yaml` and each
-//! app's manifests from the commit's tree and renders them per cluster.
+//! app's inputs from the commit's tree (through [`render::sources`]) and
+//! renders them per cluster.
 //! Blocking (git2): call it from `spawn_blocking`.
 
 use std::collections::BTreeMap;
 
 use crate::config::RepoConfig;
-use crate::config::repo::{AppSpec, FILE_NAME};
-use crate::render::{
-    self, ClusterCache, ClusterRender, RenderCache, RenderError, RenderLimits, SourceFile,
-};
+use crate::config::repo::FILE_NAME;
+use crate::render::{self, ClusterCache, ClusterRender, RenderCache, RenderError, RenderLimits};
 use crate::source::{Revision, Snapshot};
 
-/// Read access to the files of one version of the config repo, relative to
-/// the folder holding `plumb.yaml`. Implemented by a git commit's tree
-/// ([`Snapshot`]) and by a folder on disk ([`DirTree`], `plumb validate`).
-pub trait Tree {
-    /// The folder holding `plumb.yaml`, as named in messages (`.`: the root).
-    fn subdir(&self) -> &str;
-    /// A file's bytes; `None` when missing.
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String>;
-    /// Every regular file under `dir` (symlinks never followed), sorted,
-    /// paths relative to the tree's root (`dir` included).
-    fn list(&self, dir: &str) -> Result<Vec<String>, String>;
-    /// What [`Tree::list`] of `dir` leaves out: symlinks (in git also
-    /// submodules and names that are not UTF-8), paths as in `list`.
-    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String>;
-    /// A content id of folder `dir` (same id, same files), when known.
-    fn key(&self, _dir: &str) -> Option<String> {
-        None
-    }
-    /// A second, independent handle on the same files, for another thread;
-    /// `None` when there is none to be had (then work stays on one thread).
-    fn fork(&self) -> Option<Box<dyn Tree + Send>>;
-}
+pub use crate::render::Tree;
 
 impl Tree for Snapshot {
     fn subdir(&self) -> &str {
@@ -309,75 +287,13 @@ fn render_clusters<'a>(
 ) -> Vec<(&'a str, ClusterCache, ClusterRender)> {
     jobs.into_iter()
         .map(|(name, mut cache)| {
-            let key_of = |app: &AppSpec| tree.key(app.path.trim_end_matches('/'));
-            let files_of = |_: &str, app: &AppSpec| app_files(tree, app);
+            let key_of = |ctx: &render::AppContext<'_>| render::sources::app_key(tree, ctx);
+            let files_of =
+                |_: &str, ctx: &render::AppContext<'_>| render::sources::app_files(tree, ctx);
             let rendered = render::render_cluster_cached(
                 cfg, name, revision, limits, &mut cache, key_of, files_of,
             );
             (name, cache, rendered)
         })
         .collect()
-}
-
-/// The manifest files of an app's folder in the commit.
-fn app_files(snap: &dyn Tree, app: &AppSpec) -> Result<Vec<SourceFile>, RenderError> {
-    let dir = app.path.trim_end_matches('/');
-    let at = |e: String| RenderError {
-        origin: crate::model::Origin {
-            path: repo_path(snap.subdir(), dir),
-            line: 1,
-            column: 1,
-        },
-        message: e,
-    };
-    let entries = snap.list(dir).map_err(at)?;
-    // A symlink that looks like a manifest is refused, not left out: its
-    // objects would go missing from the app, and be pruned.
-    for path in snap.unreadable(dir).map_err(at)? {
-        let rel = path
-            .strip_prefix(dir)
-            .unwrap_or(&path)
-            .trim_start_matches('/');
-        if render::is_input(rel) {
-            return Err(RenderError {
-                origin: crate::model::Origin {
-                    path: repo_path(snap.subdir(), &path.escape_debug().to_string()),
-                    line: 1,
-                    column: 1,
-                },
-                message: "not a regular file (a symlink or a submodule): plumb never follows them; commit the file itself".into(),
-            });
-        }
-    }
-    let mut files = Vec::new();
-    for path in entries {
-        // Paths are relative to the tree's root, `dir` included.
-        let rel = path
-            .strip_prefix(dir)
-            .unwrap_or(&path)
-            .trim_start_matches('/')
-            .to_string();
-        if !render::is_input(&rel) {
-            continue;
-        }
-        // Every message names the file: a line break or an escape sequence
-        // in its name would forge or garble lines of output.
-        if path.chars().any(char::is_control) {
-            return Err(RenderError {
-                origin: crate::model::Origin {
-                    path: repo_path(snap.subdir(), &path.escape_debug().to_string()),
-                    line: 1,
-                    column: 1,
-                },
-                message: "the file name holds control characters (a line break, an escape...): rename the file".into(),
-            });
-        }
-        let content = snap.read(&path).map_err(at)?.unwrap_or_default();
-        files.push(SourceFile {
-            path: repo_path(snap.subdir(), &path),
-            rel,
-            content,
-        });
-    }
-    Ok(files)
 }

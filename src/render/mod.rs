@@ -1,22 +1,34 @@
 //! render: the tree at one commit → the desired objects of each app on each
-//! cluster. Pure: the caller hands in the files (from git) and gets back a
-//! [`DesiredSet`] per app, or every error of that app as `path:line:col:
-//! message`. The same input always renders to byte-identical output.
+//! cluster. The caller hands in the files (from git, through [`Tree`] and
+//! [`sources`]) and gets back a [`DesiredSet`] per app, or every error of
+//! that app as `path:line:col: message`. The same input always renders to
+//! byte-identical output. It never reads a working tree, never touches the
+//! network and never talks to a cluster; the only side effects are the
+//! bounded Kustomize and Helm runs ([`tool`]) on private exports.
 //!
 //! What counts as a manifest: every `.yaml`, `.yml` and `.json` file under
 //! the app's folder, recursively, in path order — except the `dashboards/`
 //! and `alerts/` folders at the app's top, which hold Grafana and Prometheus
 //! files that plumb turns into objects itself ([`observability`]). A `.json`
 //! file is read as strict JSON, the others as YAML; both refuse bytes that
-//! are not text (see [`crate::yaml::decode_text`]).
+//! are not text (see [`crate::yaml::decode_text`]). A folder holding a
+//! kustomization is built by Kustomize ([`kustomize`]) and an app with
+//! `helm:` by `helm template` ([`helm`]) instead; their output is then one
+//! manifest stream like any other. `${var}` is substituted only in apps that
+//! ask for it ([`vars`]).
 
 pub mod alerts;
 pub mod dashboards;
 mod gotemplate;
+pub mod helm;
+pub mod kustomize;
 mod manifest;
 pub mod observability;
 pub mod promql;
 pub mod scope;
+pub mod sources;
+pub mod tool;
+pub mod tree;
 pub mod vars;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -27,6 +39,7 @@ use serde_json::Value;
 
 pub use manifest::ParsedObject;
 use scope::Scopes;
+pub use tree::Tree;
 
 use crate::config::repo::{AppSpec, ClusterSpec, RepoConfig};
 use crate::model::{DesiredObject, DesiredSet, ObjectRef, Origin};
@@ -130,7 +143,8 @@ pub fn is_manifest(rel: &str) -> bool {
     ext_ok && !generated
 }
 
-/// Parses an app's manifest files (variables substituted) into objects.
+/// Parses an app's manifest files into objects (variables substituted when
+/// the app asks for it: `substitute: true`).
 pub fn parse_app(
     ctx: &AppContext<'_>,
     files: &[SourceFile],
@@ -150,14 +164,43 @@ fn parse_app_partial(
     files: &[SourceFile],
     limits: &RenderLimits,
 ) -> (Vec<ParsedObject>, Vec<RenderError>) {
-    let vars = ctx.vars();
+    // Manifests are literal unless the app asks for substitution.
+    let vars = ctx.app.substitute.then(|| ctx.vars());
+    if vars.is_none() {
+        warn_unused_vars(ctx, files);
+    }
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| f.is_manifest()).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for file in sorted {
-        match parse_file(file, &vars, limits) {
-            Ok(objs) => out.extend(objs),
+        // With substitution on, references become placeholders before the
+        // parse, values go in after it ([`vars`]).
+        let masked = vars.as_ref().and_then(|_| {
+            let text = std::str::from_utf8(&file.content).ok()?;
+            let m = vars::mask(text)?;
+            let f = SourceFile {
+                content: m.text.into_bytes(),
+                ..file.clone()
+            };
+            Some((f, m.refs))
+        });
+        let target = masked.as_ref().map_or(file, |(f, _)| f);
+        match parse_file(target, limits) {
+            Ok(mut objs) => {
+                if file.rel == helm::OUTPUT_REL {
+                    // Test hooks run on demand (`helm test`), never on sync.
+                    objs.retain(|o| !helm::is_test_hook(&o.value));
+                }
+                if let Some(vars) = &vars {
+                    let source = String::from_utf8_lossy(&file.content);
+                    let refs = masked.as_ref().map_or(&[][..], |(_, r)| r.as_slice());
+                    for obj in &mut objs {
+                        errors.extend(vars::substitute_object(obj, vars, refs, &source));
+                    }
+                }
+                out.extend(objs)
+            }
             Err(errs) => errors.extend(errs),
         }
     }
@@ -178,9 +221,37 @@ fn parse_app_partial(
     (out, errors)
 }
 
+/// Substitution became opt-in: an app that defines `vars` and uses one of
+/// them as `${name}` without `substitute: true` most likely predates that
+/// change. Warned (the daemon's log, `plumb validate`'s stderr), not
+/// refused: the `${...}` may well be the app's own.
+fn warn_unused_vars(ctx: &AppContext<'_>, files: &[SourceFile]) {
+    if ctx.app.vars.is_empty() {
+        return;
+    }
+    for file in files.iter().filter(|f| f.is_manifest()) {
+        let Some(masked) = std::str::from_utf8(&file.content).ok().and_then(vars::mask) else {
+            continue;
+        };
+        let used = masked.refs.iter().find(|r| {
+            let name = r.body.split(":=").next().unwrap_or(&r.body);
+            ctx.app.vars.contains_key(name)
+        });
+        if let Some(r) = used {
+            tracing::warn!(
+                "{}:{}: apps.{} uses its variable ${{{}}} but substitution is off (manifests are applied as written): add `substitute: true` to the app if it is plumb's",
+                file.path,
+                r.pos,
+                ctx.app_name,
+                r.body
+            );
+            return;
+        }
+    }
+}
+
 fn parse_file(
     file: &SourceFile,
-    vars: &BTreeMap<String, String>,
     limits: &RenderLimits,
 ) -> Result<Vec<ParsedObject>, Vec<RenderError>> {
     let start = yaml::Pos { line: 1, column: 1 };
@@ -197,15 +268,10 @@ fn parse_file(
     // invalid sequence refuses the file (and so the app's revision) at its
     // place, instead of ending the file early for one reader or another.
     let text = yaml::decode_text(&file.content).map_err(yaml_error)?;
-    let text = vars::substitute(text, vars).map_err(|errs| {
-        errs.into_iter()
-            .map(|e| RenderError::at(&file.path, e.pos, e.message))
-            .collect::<Vec<_>>()
-    })?;
     let docs = if file.rel.ends_with(".json") {
-        yaml::parse_json_documents(&text, &limits.yaml)
+        yaml::parse_json_documents(text, &limits.yaml)
     } else {
-        yaml::parse_manifest_documents(&text, &limits.yaml)
+        yaml::parse_manifest_documents(text, &limits.yaml)
     }
     .map_err(yaml_error)?;
     let mut out = Vec::new();
@@ -291,8 +357,8 @@ pub struct ClusterRender {
     pub apps: BTreeMap<String, AppRender>,
 }
 
-/// Renders every app targeting `cluster`. `files_of(app_path)` returns the
-/// manifest files under an app's folder. CRDs of every app are known to all
+/// Renders every app targeting `cluster`. `files_of(app, ctx)` returns the
+/// app's input files on the cluster ([`sources::app_files`]). CRDs of every app are known to all
 /// (an app may ship a CRD that another app's objects use); an object claimed
 /// by two apps fails both, naming the other, so that nothing fights.
 pub fn render_cluster<F>(
@@ -303,7 +369,7 @@ pub fn render_cluster<F>(
     files_of: F,
 ) -> ClusterRender
 where
-    F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
+    F: FnMut(&str, &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError>,
 {
     let mut cache = ClusterCache::default();
     render_cluster_cached(
@@ -317,9 +383,10 @@ where
     )
 }
 
-/// [`render_cluster`] with a cache kept between revisions. `key_of(app)`
-/// names the content of an app's folder (the git tree id: identical id,
-/// identical files); an app whose key, settings and variables did not
+/// [`render_cluster`] with a cache kept between revisions. `key_of(ctx)`
+/// names the content of what the app's render reads (the git tree id of its
+/// folder, and of every folder its kustomization reads: identical id,
+/// identical files, [`sources::app_key`]); an app whose key, settings and variables did not
 /// change is neither read nor parsed again, and its objects are not rebuilt
 /// unless the kinds known from CRDs changed. So a commit that touches one
 /// app of a monorepo costs one app's work, not the repo's.
@@ -333,10 +400,11 @@ pub fn render_cluster_cached<K, F>(
     mut files_of: F,
 ) -> ClusterRender
 where
-    K: FnMut(&AppSpec) -> Option<String>,
-    // `files_of` returns every file of the app's folder; render sorts out
-    // manifests from dashboards and alerts.
-    F: FnMut(&str, &AppSpec) -> Result<Vec<SourceFile>, RenderError>,
+    K: FnMut(&AppContext<'_>) -> Option<String>,
+    // `files_of` returns every input file of the app on the cluster
+    // ([`sources::app_files`]); render sorts out manifests from dashboards
+    // and alerts.
+    F: FnMut(&str, &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError>,
 {
     let mut out = ClusterRender::default();
     let Some(cluster) = repo.clusters.get(cluster_name) else {
@@ -361,7 +429,7 @@ where
             cluster,
             revision,
         };
-        let key = key_of(app)
+        let key = key_of(&ctx)
             .map(|tree| format!("{tree}|{:?}|{:?}|{:?}", ctx.vars(), app, cluster))
             .unwrap_or_default();
         let hit = cache
@@ -378,7 +446,7 @@ where
                 }
             }
             None => {
-                let parsed = parse_with_generated(&ctx, files_of(name, app), limits);
+                let parsed = parse_with_generated(&ctx, files_of(name, &ctx), limits);
                 let crds: Vec<Value> = parsed
                     .objects
                     .iter()
@@ -408,7 +476,7 @@ where
             b.render
         } else {
             // A CRD seen after this app was built changed a kind's scope.
-            let parsed = parse_with_generated(&ctx, files_of(name, ctx.app), limits);
+            let parsed = parse_with_generated(&ctx, files_of(name, &ctx), limits);
             let b = Built::new(finish_app(&ctx, &parsed, &scopes), &scopes);
             if let Some(c) = cache.apps.get_mut(name).filter(|c| c.key == key) {
                 c.built = b.render.clone();
@@ -634,3 +702,6 @@ mod tests;
 
 #[cfg(test)]
 mod observability_tests;
+
+#[cfg(test)]
+mod substitute_tests;

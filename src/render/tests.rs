@@ -15,6 +15,7 @@ apps:
     namespace: web
     namespaces: [web, web-jobs]
     vars: { replicas: 3 }
+    substitute: true
   platform:
     path: apps/platform
     cluster_scoped: true
@@ -347,8 +348,8 @@ fn a_cached_render_reads_only_the_apps_whose_folder_changed() {
             revision,
             &RenderLimits::default(),
             &mut cache,
-            |app| {
-                Some(if app.path == "apps/web" {
+            |ctx| {
+                Some(if ctx.app.path == "apps/web" {
                     web_tree.to_string()
                 } else {
                     "t-platform".to_string()

@@ -49,10 +49,12 @@ pub fn parse_json_documents(text: &str, limits: &Limits) -> Result<Vec<Document>
         }
         let positions = std::mem::take(&mut reader.positions);
         let start = positions.get("").copied().unwrap_or_default();
+        // JSON has no plain scalars: a `${...}` is always inside a string.
         docs.push(Document {
             value,
             start,
             positions,
+            plain_refs: Default::default(),
         });
     }
     Ok(docs)

@@ -1,0 +1,304 @@
+//! What render reads for one app on one cluster, from a [`Tree`]: the app's
+//! folder (its `path`, with cluster and app variables expanded), and for a
+//! Kustomize or Helm app the tool's output instead of the folder's
+//! manifests. Also
+//! the content key of all that, for the render cache. It writes files only
+//! into the private work folder of a build ([`export`]).
+
+use std::path::Path;
+
+use super::kustomize;
+use super::{AppContext, RenderError, SourceFile, Tree};
+use crate::model::Origin;
+
+/// Joins the repo subfolder and a path inside it, for messages.
+pub fn shown(tree: &dyn Tree, path: &str) -> String {
+    let subdir = tree.subdir();
+    if subdir.is_empty() || subdir == "." {
+        path.to_string()
+    } else {
+        format!("{}/{}", subdir.trim_end_matches('/'), path)
+    }
+}
+
+fn at(tree: &dyn Tree, dir: &str, message: String) -> RenderError {
+    RenderError {
+        origin: Origin {
+            path: shown(tree, dir),
+            line: 1,
+            column: 1,
+        },
+        message,
+    }
+}
+
+/// The app's folder on this cluster: `path` with `${var}` expanded (cluster
+/// vars, then the app's), so one app may pick an overlay per cluster.
+pub fn app_dir(ctx: &AppContext<'_>) -> Result<String, String> {
+    let raw = ctx.app.path.trim_end_matches('/');
+    let dir = super::vars::expand(raw, &ctx.vars()).map_err(|errs| {
+        let msgs: Vec<String> = errs.into_iter().map(|e| e.message).collect();
+        format!("apps.{}.path: {}", ctx.app_name, msgs.join("; "))
+    })?;
+    if dir.is_empty() || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "apps.{}.path: \"{dir}\" (on cluster {}) must be a relative path inside the repository",
+            ctx.app_name, ctx.cluster_name
+        ));
+    }
+    Ok(dir)
+}
+
+/// Every input file of the app (manifests, dashboards, alerts), or for a
+/// Kustomize app its build's output plus its dashboards and alerts.
+pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError> {
+    let dir = app_dir(ctx).map_err(|m| at(tree, &ctx.app.path, m))?;
+    let entries = tree.list(&dir).map_err(|e| {
+        let msg = if ctx.app.path.contains("${") {
+            format!(
+                "apps.{}.path: folder {dir} (for cluster {}) is not in the commit: {e}",
+                ctx.app_name, ctx.cluster_name
+            )
+        } else {
+            e
+        };
+        at(tree, &dir, msg)
+    })?;
+    // A symlink that looks like a manifest is refused, not left out: its
+    // objects would go missing from the app, and be pruned.
+    for path in tree.unreadable(&dir).map_err(|e| at(tree, &dir, e))? {
+        let rel = path
+            .strip_prefix(dir.as_str())
+            .unwrap_or(&path)
+            .trim_start_matches('/');
+        if super::is_input(rel) {
+            return Err(at(
+                tree,
+                &path.escape_debug().to_string(),
+                "not a regular file (a symlink or a submodule): plumb never follows them; commit the file itself".into(),
+            ));
+        }
+    }
+    let rels: Vec<(String, String)> = entries
+        .into_iter()
+        .map(|path| {
+            // Paths are relative to the tree's root, `dir` included.
+            let rel = path
+                .strip_prefix(dir.as_str())
+                .unwrap_or(&path)
+                .trim_start_matches('/')
+                .to_string();
+            (path, rel)
+        })
+        .collect();
+    let helm = ctx.app.helm.as_ref();
+    let kustomization =
+        kustomize::root_file(rels.iter().map(|(_, r)| r.as_str())).filter(|_| helm.is_none());
+    let mut files = Vec::new();
+    for (path, rel) in rels {
+        let wanted = if kustomization.is_some() || helm.is_some() {
+            super::observability::is_dashboard(&rel) || super::observability::is_rule_file(&rel)
+        } else {
+            super::is_input(&rel)
+        };
+        if !wanted {
+            continue;
+        }
+        // Every message names the file: a line break or an escape sequence
+        // in its name would forge or garble lines of output.
+        if path.chars().any(char::is_control) {
+            return Err(at(
+                tree,
+                &path.escape_debug().to_string(),
+                "the file name holds control characters (a line break, an escape...): rename the file".into(),
+            ));
+        }
+        let content = tree
+            .read(&path)
+            .map_err(|e| at(tree, &dir, e))?
+            .unwrap_or_default();
+        files.push(SourceFile {
+            path: shown(tree, &path),
+            rel,
+            content,
+        });
+    }
+    if let Some(spec) = helm {
+        files.push(super::helm::render(tree, ctx, spec, &dir)?);
+    } else if let Some(name) = kustomization {
+        files.push(kustomize::build(tree, &dir, name)?);
+    }
+    Ok(files)
+}
+
+/// A content key of what [`app_files`] reads for this app, or `None`.
+pub fn app_key(tree: &dyn Tree, ctx: &AppContext<'_>) -> Option<String> {
+    let dir = app_dir(ctx).ok()?;
+    let id = tree.key(&dir)?;
+    if let Some(spec) = &ctx.app.helm {
+        return super::helm::key(tree, ctx, spec, &dir).map(|k| format!("{id}|{k}"));
+    }
+    let is_kustomize = kustomize::FILE_NAMES
+        .iter()
+        .any(|n| matches!(tree.read(&format!("{dir}/{n}")), Ok(Some(_))));
+    if !is_kustomize {
+        return Some(id);
+    }
+    kustomize::key(tree, &dir).map(|k| format!("{id}|{k}"))
+}
+
+/// Writes the folders and files of `inputs` from the tree under `root`.
+pub fn export(tree: &dyn Tree, inputs: &kustomize::Inputs, root: &Path) -> Result<(), String> {
+    let mut files: Vec<String> = inputs.files.iter().cloned().collect();
+    for d in &inputs.dirs {
+        files.extend(tree.list(d)?);
+    }
+    files.sort();
+    files.dedup();
+    for f in files {
+        if f.split('/').any(|p| p == ".." || p.is_empty()) {
+            return Err(format!("{f}: not a plain path"));
+        }
+        let bytes = tree.read(&f)?.unwrap_or_default();
+        let dest = root.join(&f);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{f}: {e}"))?;
+        }
+        std::fs::write(&dest, bytes).map_err(|e| format!("{f}: {e}"))?;
+    }
+    std::fs::create_dir_all(root).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+    use crate::config::RepoConfig;
+
+    /// An in-memory tree whose folder keys hash the folder's files.
+    #[derive(Default)]
+    struct MemTree(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    impl MemTree {
+        fn put(&self, path: &str, text: &str) {
+            self.0.lock().unwrap().insert(path.into(), text.into());
+        }
+    }
+
+    impl Tree for MemTree {
+        fn subdir(&self) -> &str {
+            "."
+        }
+        fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.lock().unwrap().get(path).cloned())
+        }
+        fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+            let prefix = format!("{dir}/");
+            let v: Vec<String> = self
+                .0
+                .lock()
+                .unwrap()
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            if v.is_empty() {
+                Err(format!("folder {dir} not found"))
+            } else {
+                Ok(v)
+            }
+        }
+        fn unreadable(&self, _dir: &str) -> Result<Vec<String>, String> {
+            Ok(Vec::new())
+        }
+        fn key(&self, dir: &str) -> Option<String> {
+            let mut h = Sha256::new();
+            for f in self.list(dir).ok()? {
+                h.update(&f);
+                h.update(self.read(&f).ok()??);
+            }
+            Some(format!("{:x}", h.finalize()))
+        }
+        fn fork(&self) -> Option<Box<dyn Tree + Send>> {
+            None
+        }
+    }
+
+    const REPO: &str = "\
+clusters:
+  prod: { vars: { env: prod } }
+apps:
+  web: { path: \"apps/web/overlays/${env}\", namespace: web }
+";
+
+    #[test]
+    fn a_kustomize_apps_key_follows_every_folder_it_reads_and_nothing_else() {
+        let repo = RepoConfig::parse("plumb.yaml", REPO).unwrap();
+        let ctx = AppContext {
+            app_name: "web",
+            app: &repo.apps["web"],
+            cluster_name: "prod",
+            cluster: &repo.clusters["prod"],
+            revision: "r",
+        };
+        let tree = MemTree::default();
+        tree.put("apps/web/base/kustomization.yaml", "resources: [cm.yaml]\n");
+        tree.put("apps/web/base/cm.yaml", "a: 1\n");
+        tree.put(
+            "apps/web/overlays/prod/kustomization.yaml",
+            "resources: [../../base]\ncomponents: [../../../../shared/mon]\n",
+        );
+        tree.put("shared/mon/kustomization.yaml", "kind: Component\n");
+        tree.put("apps/other/cm.yaml", "b: 1\n");
+        assert_eq!(app_dir(&ctx).unwrap(), "apps/web/overlays/prod");
+        let first = app_key(&tree, &ctx).unwrap();
+
+        tree.put("apps/other/cm.yaml", "b: 2\n");
+        tree.put(
+            "apps/web/overlays/staging/kustomization.yaml",
+            "resources: []\n",
+        );
+        assert_eq!(app_key(&tree, &ctx).unwrap(), first, "unrelated folders");
+
+        tree.put("apps/web/base/cm.yaml", "a: 2\n");
+        let second = app_key(&tree, &ctx).unwrap();
+        assert_ne!(second, first, "the base it reads");
+
+        tree.put(
+            "shared/mon/kustomization.yaml",
+            "kind: Component\n# changed\n",
+        );
+        assert_ne!(
+            app_key(&tree, &ctx).unwrap(),
+            second,
+            "the component it reads"
+        );
+    }
+
+    #[test]
+    fn a_remote_reference_leaves_the_app_without_a_key_and_fails_its_build() {
+        let repo = RepoConfig::parse("plumb.yaml", REPO).unwrap();
+        let ctx = AppContext {
+            app_name: "web",
+            app: &repo.apps["web"],
+            cluster_name: "prod",
+            cluster: &repo.clusters["prod"],
+            revision: "r",
+        };
+        let tree = MemTree::default();
+        tree.put(
+            "apps/web/overlays/prod/kustomization.yaml",
+            "resources:\n  - github.com/org/repo//base?ref=v1\n",
+        );
+        assert_eq!(app_key(&tree, &ctx), None);
+        let err = app_files(&tree, &ctx).unwrap_err().to_string();
+        assert!(
+            err.starts_with("apps/web/overlays/prod/kustomization.yaml:2:5: resources: remote"),
+            "{err}"
+        );
+    }
+}
