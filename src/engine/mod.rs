@@ -1,8 +1,17 @@
 //! The engine: follows the branch, renders each new commit once, and hands
-//! it to one worker per cluster. Spawning happens here and nowhere else; one
-//! shutdown signal fans out to every task.
+//! it to one worker per cluster. It owns the tasks: the daemon's are
+//! spawned in [`daemon`] with one shutdown signal fanned out to every one;
+//! below them, a worker spawns its suspension watch and the live cache
+//! (`crate::live`) its watches, each aborted when its owner is dropped; the
+//! HTTP server a task per connection and the webhook trigger its fetch.
+//! Blocking work runs on short-lived threads that end with it (git reads
+//! in `spawn_blocking`, render's per-cluster threads, a tool's output
+//! reader, the ref watcher's debouncer). Nothing else spawns. Must not
+//! decide what an app's fate is (that is `worker::decide`'s verdict) nor
+//! write status fields itself (that is `crate::status::verdict`'s).
 
 pub mod clusters;
+pub mod daemon;
 pub mod desired;
 pub mod doors;
 pub mod order;
