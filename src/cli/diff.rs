@@ -12,11 +12,11 @@ use super::{EXIT_ERROR, EXIT_FOUND, Global};
 use crate::cluster::Cluster;
 use crate::config::DaemonConfig;
 use crate::engine::clusters::{self, Embedded};
-use crate::engine::desired::Desired;
 use crate::engine::worker::{Worker, WorkerOptions};
 use crate::engine::{self, Repo};
 use crate::model::{Action, Change, ChangeSet, secret};
 use crate::records::Inventory;
+use crate::render::Desired;
 use crate::status::Status;
 use crate::status::verdict::Verdict;
 

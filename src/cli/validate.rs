@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{EXIT_ERROR, EXIT_FOUND};
-use crate::engine::desired::{self, DirTree};
 use crate::render::RenderLimits;
+use crate::render::desired;
+use crate::source::DirTree;
 use crate::source::{Revision, Snapshot};
 
 pub fn validate(repo_dir: Option<PathBuf>, rev: Option<String>) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,6 @@
 
 pub mod clusters;
 pub mod daemon;
-pub mod desired;
 pub mod doors;
 pub mod order;
 pub mod retry;
@@ -26,10 +25,10 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::DaemonConfig;
+use crate::render::desired::{self, Desired};
 use crate::render::{RenderCache, RenderLimits};
 use crate::source::{Credentials, Source, SourceError, SourceErrorKind, SourceSpec, Trust};
 use crate::status::Status;
-use desired::Desired;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -19,6 +19,8 @@
 
 pub mod alerts;
 pub mod dashboards;
+pub mod desired;
+pub mod generated;
 mod gotemplate;
 pub mod helm;
 pub mod kustomize;
@@ -28,7 +30,6 @@ pub mod promql;
 pub mod scope;
 pub mod sources;
 pub mod tool;
-pub mod tree;
 pub mod vars;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,9 +38,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use crate::source::Tree;
+pub use desired::Desired;
 pub use manifest::ParsedObject;
 use scope::Scopes;
-pub use tree::Tree;
 
 use crate::config::repo::{AppSpec, ClusterSpec, RepoConfig};
 use crate::model::{DesiredObject, DesiredSet, ObjectRef, Origin};
@@ -583,7 +585,7 @@ struct CachedApp {
     /// Folder content id + settings + variables.
     key: String,
     crds: Vec<Value>,
-    dashboards: Vec<observability::DashboardEntry>,
+    dashboards: Vec<generated::DashboardEntry>,
     built: AppRender,
     /// The kinds' scopes the build depended on.
     used: UsedScopes,
@@ -594,7 +596,7 @@ struct CachedApp {
 struct ParseResult {
     objects: Vec<ParsedObject>,
     errors: Vec<RenderError>,
-    dashboards: Vec<observability::DashboardEntry>,
+    dashboards: Vec<generated::DashboardEntry>,
 }
 
 /// Parses manifests and generates dashboards/alerts. Parse errors do not

@@ -5,17 +5,14 @@
 //! cluster fails every app involved: Grafana would make them fight).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::alerts::{self, RuleOptions};
 use super::dashboards;
+use super::generated::{DashboardEntry, Target};
 use super::{AppContext, ClusterRender, ParsedObject, RenderError, RenderLimits, SourceFile};
 use crate::config::repo::{Alerts, Dashboards};
 use crate::model::Origin;
-use crate::yaml::{Document, Pos};
+use crate::yaml::Pos;
 
 /// A Grafana dashboard file (path relative to the app's folder).
 pub fn is_dashboard(rel: &str) -> bool {
@@ -27,66 +24,12 @@ pub fn is_rule_file(rel: &str) -> bool {
     rel.starts_with("alerts/") && (rel.ends_with(".yaml") || rel.ends_with(".yml"))
 }
 
-/// Where generated objects of one app go.
-#[derive(Debug, Clone)]
-pub struct Target<'a> {
-    pub app: &'a str,
-    pub namespace: String,
-}
-
-/// A delivered dashboard, for the checks across apps.
-#[derive(Debug, Clone)]
-pub struct DashboardEntry {
-    pub app: String,
-    pub uid: String,
-    pub title: String,
-    /// Folder title as Grafana will see it (`""`: the provider's folder).
-    pub folder: String,
-    pub uid_origin: Origin,
-    pub title_origin: Origin,
-}
-
 /// What an app's dashboards and rule files gave.
 #[derive(Debug, Default)]
 pub struct Generated {
     pub objects: Vec<ParsedObject>,
     pub errors: Vec<RenderError>,
     pub dashboards: Vec<DashboardEntry>,
-}
-
-/// A generated object, placed at its source file.
-pub fn synthetic(value: Value, path: &str, start: Pos) -> ParsedObject {
-    ParsedObject {
-        doc: Arc::new(Document::synthetic(value.clone(), start)),
-        value,
-        path: path.to_string(),
-        prefix: String::new(),
-    }
-}
-
-/// `<app>-<part>` as a DNS label: lowercase, other characters as `-`. When
-/// that changes `part` (or is too long), a hash of the exact `part` keeps
-/// distinct inputs distinct (`API` and `api`).
-pub fn object_name(app: &str, part: &str) -> String {
-    let clean: String = part
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let clean = clean.trim_matches('-');
-    let name = format!("{app}-{clean}");
-    if clean == part && name.len() <= 63 {
-        return name;
-    }
-    let digest = Sha256::digest(part.as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let head: String = name.chars().take(63 - 9).collect();
-    format!("{}-{hash}", head.trim_end_matches('-'))
 }
 
 /// Generates the objects of an app's `dashboards/` and `alerts/` files on

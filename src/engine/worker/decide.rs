@@ -12,10 +12,10 @@ use super::{ApplyJob, Step, Worker, WorkerError};
 use crate::apply::{self, ApplyError};
 use crate::cluster::ClusterError;
 use crate::config::repo::AppSpec;
-use crate::engine::desired::Desired;
 use crate::model::{Action, DesiredSet};
 use crate::plan::{self, PrunePolicy};
 use crate::records::Inventory;
+use crate::render::Desired;
 use crate::status::SyncState;
 use crate::status::verdict::{Decision, Verdict, owned_conflicts, prune_conflicts};
 

@@ -12,7 +12,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::desired::Desired;
 use super::doors::{Doors, FightPolicy, SuspensionEvent};
 use super::order::{Needs, Provides, dependency_order, set_of, with_dependencies};
 use super::retry::{Retries, cluster_backoff};
@@ -24,6 +23,7 @@ use crate::live::LiveCache;
 use crate::metrics::Metrics;
 use crate::model::{ChangeSet, DesiredSet};
 use crate::records::{self, HashKey, Inventory};
+use crate::render::Desired;
 use crate::status::verdict::Verdict;
 use crate::status::{Status, SyncState};
 use std::collections::HashMap;

@@ -9,10 +9,10 @@ use tracing::warn;
 
 use super::{ApplyJob, Worker};
 use crate::apply::{ApplyError, ApplyOutcome};
-use crate::engine::desired::Desired;
 use crate::health::{self, Health, HealthState};
 use crate::model::Action;
 use crate::plan::LiveLookup;
+use crate::render::Desired;
 
 impl Worker {
     /// Takes in what applying an app produced.

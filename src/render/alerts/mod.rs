@@ -21,7 +21,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::observability::{Target, object_name, synthetic};
+use super::generated::{Target, object_name, synthetic};
 use super::promql::{check_expr, is_label_name, is_metric_name, parse_duration};
 use super::{ParsedObject, RenderError, SourceFile, gotemplate};
 use crate::config::repo::Alerts;

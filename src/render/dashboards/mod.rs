@@ -15,7 +15,7 @@ use base64::Engine;
 use flate2::{Compression, GzBuilder};
 use serde_json::{Map, Value, json};
 
-use super::observability::{DashboardEntry, Target, object_name, synthetic};
+use super::generated::{DashboardEntry, Target, object_name, synthetic};
 use super::{ParsedObject, RenderError, SourceFile};
 use crate::config::repo::{DashboardMode, Dashboards};
 use crate::model::Origin;
