@@ -50,6 +50,7 @@ pub mod patch;
 pub mod persist;
 pub mod proto;
 pub mod registry;
+pub mod reviews;
 pub mod schema;
 pub mod selector;
 pub mod server;
