@@ -144,13 +144,18 @@ const EXTRA_VERSIONS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// Every built-in resource type.
+/// Every built-in resource type. Built once per process (deriving the merge
+/// schemas takes a while); clones share the schema trees.
 pub fn all() -> Vec<ResourceType> {
-    SPECS
-        .iter()
-        .map(to_type)
-        .chain(REVIEWS.iter().map(review_type))
-        .collect()
+    static CELL: std::sync::OnceLock<Vec<ResourceType>> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| {
+        SPECS
+            .iter()
+            .map(to_type)
+            .chain(REVIEWS.iter().map(review_type))
+            .collect()
+    })
+    .clone()
 }
 
 fn verbs(s: &Spec) -> Verbs {
