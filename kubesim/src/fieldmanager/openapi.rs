@@ -102,6 +102,13 @@ const ATOMIC_STRUCTS: &[&str] = &[
     "io.k8s.api.rbac.v1.RoleRef",
 ];
 
+/// Arbitrary JSON that structured-merge-diff owns as one value
+/// (`__untyped_atomic_`): a ControllerRevision's `data`, a CRD's defaults.
+const UNTYPED_ATOMIC: &[&str] = &[
+    "io.k8s.apimachinery.pkg.runtime.RawExtension",
+    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
+];
+
 /// The annotations of `field` in definition `def`. flowcontrol v1 has the
 /// same types as v1beta3, which v1.28 served.
 fn field_annotations(def: &str, field: &str) -> Option<&'static Map<String, Value>> {
@@ -127,6 +134,9 @@ pub(crate) fn root(group: &str, kind: &str) -> Option<Node> {
 /// A definition already being expanded on this path (JSONSchemaProps) is
 /// schemaless there.
 fn inline_def(defs: &Map<String, Value>, name: &str, stack: &mut BTreeSet<String>) -> Value {
+    if UNTYPED_ATOMIC.contains(&name) {
+        return json!({"type": "object", "x-kubernetes-map-type": "atomic"});
+    }
     let Some(def) = defs.get(name) else {
         return json!({"x-kubernetes-preserve-unknown-fields": true});
     };
