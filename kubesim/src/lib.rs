@@ -33,6 +33,7 @@
 // path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod aggregation;
 pub mod builtin;
 pub mod cluster;
 pub mod controllers;

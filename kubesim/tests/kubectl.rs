@@ -699,3 +699,38 @@ async fn auth_reviews_answer_like_a_real_server_for_an_admin() {
     let list = k.run(&["get", "subjectaccessreviews"]).await;
     assert_ne!(list.code, 0, "a create-only resource cannot be listed");
 }
+
+/// An APIService whose server cannot be reached: stored and listed, its
+/// group-version unavailable (503), the rest of discovery intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_apiservice_leaves_the_rest_of_discovery_working() {
+    let k = Kctl::start().await;
+    let file = k.write(
+        "apiservice.yaml",
+        "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {name: v1beta1.metrics.k8s.io}\n\
+         spec: {group: metrics.k8s.io, version: v1beta1, groupPriorityMinimum: 100, versionPriority: 100,\n\
+         insecureSkipTLSVerify: true, service: {name: metrics-server, namespace: kube-system}}\n",
+    );
+    k.ok(&["apply", "--server-side", "-f", &file]).await;
+    assert!(
+        k.ok(&["get", "apiservices"])
+            .await
+            .contains("v1beta1.metrics.k8s.io")
+    );
+    let raw = k
+        .run(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1"])
+        .await;
+    assert!(
+        raw.stderr.contains("unable to handle the request"),
+        "{}",
+        raw.stderr
+    );
+    let groups = k.ok(&["get", "--raw", "/apis"]).await;
+    assert!(groups.contains("metrics.k8s.io/v1beta1"), "{groups}");
+    let res = k.ok(&["api-resources"]).await;
+    assert!(
+        res.contains("configmaps") && !res.contains("metrics.k8s.io"),
+        "{res}"
+    );
+    k.ok(&["get", "configmaps", "-A"]).await;
+}
