@@ -97,6 +97,7 @@ pub fn resource_type(crd: &Value) -> Option<ResourceType> {
         list_keys,
         crd: Some(info),
         scale,
+        verbs: crate::registry::Verbs::Full,
     })
 }
 

@@ -33,6 +33,7 @@
 // path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod aggregation;
 pub mod builtin;
 pub mod cluster;
 pub mod controllers;
@@ -50,6 +51,7 @@ pub mod patch;
 pub mod persist;
 pub mod proto;
 pub mod registry;
+pub mod reviews;
 pub mod schema;
 pub mod selector;
 pub mod server;

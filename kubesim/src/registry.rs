@@ -63,6 +63,21 @@ pub struct ResourceType {
     pub crd: Option<CrdInfo>,
     /// The `scale` subresource, if any.
     pub scale: Option<ScalePaths>,
+    /// Which verbs the resource takes.
+    pub verbs: Verbs,
+}
+
+/// The verb sets the real server's resources come with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbs {
+    /// Every verb (stored resources).
+    Full,
+    /// Every verb but `deletecollection` (namespaces).
+    NoCollection,
+    /// `get` and `list` (componentstatuses).
+    ReadOnly,
+    /// `create` only: reviews and bindings, answered and never stored.
+    CreateOnly,
 }
 
 /// Where a kind keeps what its `scale` subresource shows (dotted paths,
@@ -107,17 +122,35 @@ impl ResourceType {
         format!("{}List", self.kind)
     }
 
+    /// The verbs, sorted as the real server lists them for built-ins.
     pub fn verbs(&self) -> Vec<&'static str> {
-        vec![
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+        match self.verbs {
+            Verbs::Full => vec![
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ],
+            Verbs::NoCollection => vec![
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+            Verbs::ReadOnly => vec!["get", "list"],
+            Verbs::CreateOnly => vec!["create"],
+        }
+    }
+
+    /// Whether the resource takes `verb` (as `verb_of` names it).
+    pub fn allows(&self, verb: &str) -> bool {
+        self.verbs().contains(&verb)
+    }
+
+    /// Whether objects of this resource are stored (not create-only).
+    pub fn is_stored(&self) -> bool {
+        self.verbs != Verbs::CreateOnly
     }
 
     /// The `openAPIV3Schema` of a CRD version.

@@ -190,6 +190,11 @@ pub fn server_status(t: &Target, obj: &mut Value, old: Option<&Value>) {
         ("", "PersistentVolumeClaim") if old.is_none() => {
             util::default_path(obj, &["status", "phase"], Value::String("Pending".into()));
         }
+        (group, kind) if old.is_none() => {
+            if let Some(status) = crate::defaults::initial_status(group, kind) {
+                util::default_path(obj, &["status"], status);
+            }
+        }
         _ => {}
     }
 }

@@ -1,8 +1,8 @@
-//! Merge semantics of the built-in kinds, transcribed from the schema the API
-//! server (and client-go's `applyconfigurations/internal`) uses: associative
-//! lists with their keys and key defaults, atomic structs and maps, free-form
-//! maps, and the Go zero value of each kind (non-pointer structs, non-
-//! omitempty slices). Lists not listed here are atomic.
+//! Merge semantics of the built-in kinds: the schema-derived tree of
+//! `openapi` (list types, keys, atomic and free-form maps from the real
+//! server's annotations), overlaid with what no schema carries: the Go zero
+//! value of each kind (non-pointer structs, non-omitempty slices) and the
+//! hand-checked keys of the kinds kubesim first served.
 
 use serde_json::{Value, json};
 
@@ -259,7 +259,7 @@ fn other(root: &mut Node, group: &str, kind: &str) -> bool {
 
 /// The schema root of a built-in kind, and whether it has a status subresource.
 pub(crate) fn root(group: &str, kind: &str) -> (Node, bool) {
-    let mut root = Node::default();
+    let mut root = super::openapi::root(group, kind).unwrap_or_default();
     meta_at(&mut root, "metadata");
     let has_status = if group.is_empty() {
         core(&mut root, kind)

@@ -19,6 +19,7 @@
 
 mod builtin;
 mod managed;
+mod openapi;
 mod order;
 mod path;
 mod schema;

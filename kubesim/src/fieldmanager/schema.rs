@@ -194,6 +194,11 @@ impl ListKeys {
     }
 }
 
+/// The merge semantics an OpenAPI v3 schema (resolved, no `$ref`) declares.
+pub(crate) fn node_from_schema(schema: &Value) -> Node {
+    from_schema(schema, 0)
+}
+
 /// Nesting guard for hostile schemas.
 const MAX_DEPTH: usize = 64;
 

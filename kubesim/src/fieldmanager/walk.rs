@@ -107,7 +107,10 @@ fn fs_walk(
                 let (child_node, declared) = node.child(k);
                 path.push(PathElement::Field(k.clone()));
                 let walked = fs_walk(child, child_node, path, set, strict);
-                if !declared {
+                // structured-merge-diff: undeclared keys, nulls and empty
+                // maps are leaves (`f:spec: {}` for `spec: {}`).
+                let empty = child.is_null() || child.as_object().is_some_and(|m| m.is_empty());
+                if !declared || empty {
                     set.insert(path);
                 }
                 path.pop();

@@ -8,6 +8,7 @@ use http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 use super::{Query, error_response, json_response, openapi, path::Route};
+use crate::aggregation::{self, Unavailable};
 use crate::cluster::Cluster;
 use crate::error::ApiError;
 use crate::registry::{Registry, ResourceType};
@@ -16,19 +17,31 @@ pub const GIT_VERSION: &str = "v1.34.1-kubesim";
 const AGGREGATED_CT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 pub fn handle(cluster: &Cluster, route: &Route, headers: &HeaderMap, _q: &Query) -> Response {
-    let registry = cluster.lock().registry.clone();
+    let (registry, unavailable) = {
+        let state = cluster.lock();
+        (state.registry.clone(), aggregation::unavailable(&state))
+    };
     let result = match route {
         Route::Version => Ok(version()),
         Route::Health => return health(),
-        Route::CoreVersions if wants_aggregated(headers) => return aggregated(&registry, true),
-        Route::Groups if wants_aggregated(headers) => return aggregated(&registry, false),
+        Route::CoreVersions if wants_aggregated(headers) => {
+            return aggregated(&registry, true, &[]);
+        }
+        Route::Groups if wants_aggregated(headers) => {
+            return aggregated(&registry, false, &unavailable);
+        }
+        Route::GroupVersion(g, v)
+            if unavailable.iter().any(|u| u.group == *g && u.version == *v) =>
+        {
+            return super::service_unavailable();
+        }
         Route::CoreVersions => Ok(json!({
             "kind": "APIVersions",
             "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
         })),
-        Route::Groups => Ok(group_list(&registry)),
-        Route::Group(g) => group(&registry, g),
+        Route::Groups => Ok(group_list(&all_groups(&registry, &unavailable))),
+        Route::Group(g) => group(&all_groups(&registry, &unavailable), g),
         Route::GroupVersion(g, v) => resource_list(&registry, g, v),
         Route::OpenApiV2 => return openapi_v2(headers),
         Route::OpenApiV3Root => Ok(openapi::root(&registry)),
@@ -122,12 +135,23 @@ fn group_json(name: &str, versions: &[String]) -> Value {
     json!({"name": name, "versions": vs, "preferredVersion": preferred})
 }
 
-fn group_list(reg: &Registry) -> Value {
-    let groups: Vec<Value> = reg
-        .groups()
-        .iter()
-        .map(|(g, vs)| group_json(g, vs))
-        .collect();
+/// The served groups, then the groups of unavailable APIServices.
+fn all_groups(reg: &Registry, unavailable: &[Unavailable]) -> Vec<(String, Vec<String>)> {
+    let mut groups = reg.groups();
+    for u in unavailable {
+        match groups.iter_mut().find(|(g, _)| *g == u.group) {
+            Some((_, versions)) if !versions.contains(&u.version) => {
+                versions.push(u.version.clone())
+            }
+            Some(_) => {}
+            None => groups.push((u.group.clone(), vec![u.version.clone()])),
+        }
+    }
+    groups
+}
+
+fn group_list(groups: &[(String, Vec<String>)]) -> Value {
+    let groups: Vec<Value> = groups.iter().map(|(g, vs)| group_json(g, vs)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -139,8 +163,7 @@ fn not_found() -> ApiError {
     )
 }
 
-fn group(reg: &Registry, g: &str) -> Result<Value, ApiError> {
-    let groups = reg.groups();
+fn group(groups: &[(String, Vec<String>)], g: &str) -> Result<Value, ApiError> {
     let (_, versions) = groups
         .iter()
         .find(|(name, _)| name == g)
@@ -225,11 +248,16 @@ fn aggregated_resource(rt: &Arc<ResourceType>, version: &str) -> Value {
     r
 }
 
-fn aggregated(reg: &Registry, core: bool) -> Response {
+fn aggregated(reg: &Registry, core: bool, unavailable: &[Unavailable]) -> Response {
     let groups: Vec<(String, Vec<String>)> = if core {
         vec![(String::new(), vec!["v1".to_string()])]
     } else {
         reg.groups()
+    };
+    let groups = if core {
+        groups
+    } else {
+        all_groups(reg, unavailable)
     };
     let items: Vec<Value> = groups
         .iter()
@@ -237,6 +265,10 @@ fn aggregated(reg: &Registry, core: bool) -> Response {
             let vs: Vec<Value> = versions
                 .iter()
                 .map(|v| {
+                    if unavailable.iter().any(|u| u.group == *g && u.version == *v) {
+                        // The aggregator's entry for a version it could not fetch.
+                        return json!({"version": v, "freshness": "Stale"});
+                    }
                     let resources: Vec<Value> = reg
                         .in_group_version(g, v)
                         .iter()

@@ -158,11 +158,26 @@ async fn api(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
     match route {
         Route::Resource(rp) => match rt {
             Some(rt) => resource::handle(cluster, &parts.method, rp, rt, q, &headers, &body).await,
+            None if crate::aggregation::is_unavailable(&cluster.lock(), &rp.group, &rp.version) => {
+                service_unavailable()
+            }
             None => error_response(&route_not_found()),
         },
         Route::NotFound => error_response(&route_not_found()),
         other => discovery::handle(&cluster, &other, &headers, &q),
     }
+}
+
+/// What the aggregator's proxy answers for an APIService whose server
+/// cannot be reached (client-go: "the server is currently unable to handle
+/// the request").
+pub fn service_unavailable() -> Response {
+    json_bytes(
+        503,
+        b"service unavailable\n".to_vec(),
+        "text/plain; charset=utf-8",
+        &[],
+    )
 }
 
 /// `dryRun` in the query, or (DELETE) in the DeleteOptions body.

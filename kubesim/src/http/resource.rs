@@ -41,6 +41,11 @@ pub async fn handle(
             target(&main, rt, verb).and_then(|t| scale(&cluster, verb, &t, &rp, &q, headers, body));
         return result.unwrap_or_else(|e| error_response(&e));
     }
+    if rp.subresource.is_none() && !rt.allows(verb) {
+        return error_response(&ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
     let t = match target(&rp, rt, verb) {
         Ok(t) => t,
         Err(e) => return error_response(&e),
@@ -236,6 +241,12 @@ fn write_verb(
 ) -> Result<Response, ApiError> {
     let opts = write_opts(q, headers)?;
     let out = match verb {
+        "create" if !t.rt.is_stored() => {
+            let (obj, _) = parse_body(headers, body)?;
+            let obj = crate::engine::prepare_body(t, obj)?;
+            let (code, out) = crate::reviews::answer(&mut cluster.lock(), t, obj)?;
+            return Ok(json_response(code, &out, &[]));
+        }
         "create" => {
             let (obj, dups) = parse_body(headers, body)?;
             write::create(&mut cluster.lock(), t, obj, &dups, &opts)?

@@ -335,6 +335,53 @@ const SUBJECT: &[Field] = &[
 ];
 const ROLE_REF: &[Field] = &[f(1, "apiGroup", Str), f(2, "kind", Str), f(3, "name", Str)];
 
+// authorization.k8s.io/v1 and authentication.k8s.io/v1 reviews (`kubectl
+// auth can-i`, `kubectl auth whoami`).
+const ACCESS_REVIEW: &[Field] = &[
+    META,
+    f(2, "spec", Msg("SubjectAccessReviewSpec")),
+    f(3, "status", Skip),
+];
+const SELF_ACCESS_REVIEW: &[Field] = &[
+    META,
+    f(2, "spec", Msg("SelfSubjectAccessReviewSpec")),
+    f(3, "status", Skip),
+];
+const SUBJECT_ACCESS_REVIEW_SPEC: &[Field] = &[
+    f(1, "resourceAttributes", Msg("ResourceAttributes")),
+    f(2, "nonResourceAttributes", Msg("NonResourceAttributes")),
+    f(3, "user", Str),
+    r(4, "groups", Str),
+    f(6, "uid", Str),
+];
+const SELF_ACCESS_REVIEW_SPEC: &[Field] = &[
+    f(1, "resourceAttributes", Msg("ResourceAttributes")),
+    f(2, "nonResourceAttributes", Msg("NonResourceAttributes")),
+];
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    f(1, "namespace", Str),
+    f(2, "verb", Str),
+    f(3, "group", Str),
+    f(4, "version", Str),
+    f(5, "resource", Str),
+    f(6, "subresource", Str),
+    f(7, "name", Str),
+];
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[f(1, "path", Str), f(2, "verb", Str)];
+const SELF_RULES_REVIEW: &[Field] = &[
+    META,
+    f(2, "spec", Msg("SelfSubjectRulesReviewSpec")),
+    f(3, "status", Skip),
+];
+const SELF_RULES_REVIEW_SPEC: &[Field] = &[f(1, "namespace", Str)];
+const SELF_SUBJECT_REVIEW: &[Field] = &[META, f(2, "status", Skip)];
+const TOKEN_REVIEW: &[Field] = &[
+    META,
+    f(2, "spec", Msg("TokenReviewSpec")),
+    f(3, "status", Skip),
+];
+const TOKEN_REVIEW_SPEC: &[Field] = &[f(1, "token", Str), r(2, "audiences", Str)];
+
 /// The fields of a message (None: not described).
 pub fn message(name: &str) -> Option<&'static [Field]> {
     Some(match name {
@@ -376,6 +423,17 @@ pub fn message(name: &str) -> Option<&'static [Field]> {
         "RoleBinding" | "ClusterRoleBinding" => ROLE_BINDING,
         "Subject" => SUBJECT,
         "RoleRef" => ROLE_REF,
+        "SubjectAccessReview" | "LocalSubjectAccessReview" => ACCESS_REVIEW,
+        "SelfSubjectAccessReview" => SELF_ACCESS_REVIEW,
+        "SubjectAccessReviewSpec" => SUBJECT_ACCESS_REVIEW_SPEC,
+        "SelfSubjectAccessReviewSpec" => SELF_ACCESS_REVIEW_SPEC,
+        "ResourceAttributes" => RESOURCE_ATTRIBUTES,
+        "NonResourceAttributes" => NON_RESOURCE_ATTRIBUTES,
+        "SelfSubjectRulesReview" => SELF_RULES_REVIEW,
+        "SelfSubjectRulesReviewSpec" => SELF_RULES_REVIEW_SPEC,
+        "SelfSubjectReview" => SELF_SUBJECT_REVIEW,
+        "TokenReview" => TOKEN_REVIEW,
+        "TokenReviewSpec" => TOKEN_REVIEW_SPEC,
         _ => return None,
     })
 }
@@ -395,6 +453,12 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static str> {
         ("rbac.authorization.k8s.io/v1", "ClusterRole"),
         ("rbac.authorization.k8s.io/v1", "RoleBinding"),
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ("authorization.k8s.io/v1", "SubjectAccessReview"),
+        ("authorization.k8s.io/v1", "LocalSubjectAccessReview"),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview"),
+        ("authentication.k8s.io/v1", "SelfSubjectReview"),
+        ("authentication.k8s.io/v1", "TokenReview"),
     ];
     known
         .iter()

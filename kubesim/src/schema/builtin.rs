@@ -4,13 +4,29 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use k8s_openapi::api::{apps, batch, coordination, core, events, networking, rbac};
+use std::any::TypeId;
+
+use k8s_openapi::api::admissionregistration as admission;
+use k8s_openapi::api::{
+    apps, authentication, authorization, autoscaling, batch, certificates, coordination, core,
+    discovery, events, flowcontrol, networking, node, policy, rbac, resource, scheduling, storage,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apireg;
+use k8s_openapi::{NamespaceResourceScope, Resource};
 use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
 use super::REF_PREFIX;
+
+/// What a k8s-openapi type says about its resource (`k8s_openapi::Resource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeMeta {
+    pub version: &'static str,
+    pub plural: &'static str,
+    pub namespaced: bool,
+}
 
 /// The generated definitions and the definition name of each kind.
 #[derive(Debug)]
@@ -18,6 +34,8 @@ pub struct BuiltinSchemas {
     pub defs: Map<String, Value>,
     /// (group, kind) → definition name.
     pub roots: BTreeMap<(String, String), String>,
+    /// (group, kind) → the type's own resource metadata.
+    pub meta: BTreeMap<(String, String), TypeMeta>,
 }
 
 impl BuiltinSchemas {
@@ -49,59 +67,52 @@ pub fn schemas() -> &'static BuiltinSchemas {
     CELL.get_or_init(generate)
 }
 
-fn add<T: JsonSchema>(
-    g: &mut SchemaGenerator,
-    roots: &mut BTreeMap<(String, String), String>,
-    group: &str,
-    kind: &str,
-) {
+/// Definition names and resource metadata collected while generating.
+#[derive(Default)]
+struct Roots {
+    names: BTreeMap<(String, String), String>,
+    meta: BTreeMap<(String, String), TypeMeta>,
+}
+
+fn add<T>(g: &mut SchemaGenerator, roots: &mut Roots, group: &str, kind: &str)
+where
+    T: JsonSchema + Resource,
+    T::Scope: 'static,
+{
     let r = g.subschema_for::<T>();
+    let key = (group.to_string(), kind.to_string());
     if let Some(name) = r
         .get("$ref")
         .and_then(Value::as_str)
         .and_then(|s| s.strip_prefix(REF_PREFIX))
     {
-        roots.insert((group.to_string(), kind.to_string()), name.to_string());
+        roots.names.insert(key.clone(), name.to_string());
     }
+    let namespaced = TypeId::of::<T::Scope>() == TypeId::of::<NamespaceResourceScope>();
+    roots.meta.insert(
+        key,
+        TypeMeta {
+            version: T::VERSION,
+            plural: T::URL_PATH_SEGMENT,
+            namespaced,
+        },
+    );
 }
 
 fn generate() -> BuiltinSchemas {
     let mut g = SchemaSettings::openapi3().into_generator();
-    let mut roots = BTreeMap::new();
+    let mut roots = Roots::default();
     let r = &mut roots;
-    add::<core::v1::Namespace>(&mut g, r, "", "Namespace");
-    add::<core::v1::ConfigMap>(&mut g, r, "", "ConfigMap");
-    add::<core::v1::Pod>(&mut g, r, "", "Pod");
-    add::<core::v1::Node>(&mut g, r, "", "Node");
-    add::<apps::v1::ReplicaSet>(&mut g, r, "apps", "ReplicaSet");
-    add::<core::v1::Secret>(&mut g, r, "", "Secret");
-    add::<core::v1::ServiceAccount>(&mut g, r, "", "ServiceAccount");
-    add::<core::v1::Service>(&mut g, r, "", "Service");
-    add::<core::v1::Event>(&mut g, r, "", "Event");
-    add::<core::v1::PersistentVolumeClaim>(&mut g, r, "", "PersistentVolumeClaim");
-    add::<apps::v1::Deployment>(&mut g, r, "apps", "Deployment");
-    add::<apps::v1::StatefulSet>(&mut g, r, "apps", "StatefulSet");
-    add::<apps::v1::DaemonSet>(&mut g, r, "apps", "DaemonSet");
-    add::<batch::v1::Job>(&mut g, r, "batch", "Job");
-    add::<batch::v1::CronJob>(&mut g, r, "batch", "CronJob");
-    add::<rbac::v1::Role>(&mut g, r, "rbac.authorization.k8s.io", "Role");
-    add::<rbac::v1::RoleBinding>(&mut g, r, "rbac.authorization.k8s.io", "RoleBinding");
-    add::<rbac::v1::ClusterRole>(&mut g, r, "rbac.authorization.k8s.io", "ClusterRole");
-    add::<rbac::v1::ClusterRoleBinding>(
-        &mut g,
-        r,
-        "rbac.authorization.k8s.io",
-        "ClusterRoleBinding",
-    );
-    add::<apiext::CustomResourceDefinition>(
-        &mut g,
-        r,
-        "apiextensions.k8s.io",
-        "CustomResourceDefinition",
-    );
+    add_core(&mut g, r);
+    add_workloads(&mut g, r);
+    add_apis(&mut g, r);
+    add::<networking::v1::Ingress>(&mut g, r, "networking.k8s.io", "Ingress");
+    add::<networking::v1::IngressClass>(&mut g, r, "networking.k8s.io", "IngressClass");
     add::<networking::v1::NetworkPolicy>(&mut g, r, "networking.k8s.io", "NetworkPolicy");
-    add::<coordination::v1::Lease>(&mut g, r, "coordination.k8s.io", "Lease");
-    add::<events::v1::Event>(&mut g, r, "events.k8s.io", "Event");
+    add::<networking::v1::IPAddress>(&mut g, r, "networking.k8s.io", "IPAddress");
+    add::<networking::v1::ServiceCIDR>(&mut g, r, "networking.k8s.io", "ServiceCIDR");
+    add_storage(&mut g, r);
+    add_reviews(&mut g, r);
     let mut defs = g.take_definitions(true);
     for name in ANY_JSON {
         defs.insert(
@@ -109,29 +120,126 @@ fn generate() -> BuiltinSchemas {
             json!({"x-kubernetes-preserve-unknown-fields": true}),
         );
     }
-    for (group, kind) in roots.keys() {
-        annotate_gvk(&mut defs, &roots, group, kind);
+    for ((group, kind), name) in &roots.names {
+        let version = roots
+            .meta
+            .get(&(group.clone(), kind.clone()))
+            .map_or("v1", |m| m.version);
+        if let Some(Value::Object(d)) = defs.get_mut(name) {
+            // As the real OpenAPI documents carry it.
+            d.insert(
+                "x-kubernetes-group-version-kind".into(),
+                json!([{"group": group, "version": version, "kind": kind}]),
+            );
+        }
     }
-    BuiltinSchemas { defs, roots }
+    BuiltinSchemas {
+        defs,
+        roots: roots.names,
+        meta: roots.meta,
+    }
 }
 
-/// Adds `x-kubernetes-group-version-kind` to a kind's definition, as the
-/// real OpenAPI documents carry it.
-fn annotate_gvk(
-    defs: &mut Map<String, Value>,
-    roots: &BTreeMap<(String, String), String>,
-    group: &str,
-    kind: &str,
-) {
-    let Some(name) = roots.get(&(group.to_string(), kind.to_string())) else {
-        return;
-    };
-    if let Some(Value::Object(d)) = defs.get_mut(name) {
-        d.insert(
-            "x-kubernetes-group-version-kind".into(),
-            json!([{"group": group, "version": "v1", "kind": kind}]),
-        );
-    }
+fn add_core(g: &mut SchemaGenerator, r: &mut Roots) {
+    add::<core::v1::Namespace>(g, r, "", "Namespace");
+    add::<core::v1::ConfigMap>(g, r, "", "ConfigMap");
+    add::<core::v1::Pod>(g, r, "", "Pod");
+    add::<core::v1::Node>(g, r, "", "Node");
+    add::<core::v1::Secret>(g, r, "", "Secret");
+    add::<core::v1::ServiceAccount>(g, r, "", "ServiceAccount");
+    add::<core::v1::Service>(g, r, "", "Service");
+    add::<core::v1::Event>(g, r, "", "Event");
+    add::<core::v1::PersistentVolumeClaim>(g, r, "", "PersistentVolumeClaim");
+    add::<core::v1::PersistentVolume>(g, r, "", "PersistentVolume");
+    add::<core::v1::Endpoints>(g, r, "", "Endpoints");
+    add::<core::v1::LimitRange>(g, r, "", "LimitRange");
+    add::<core::v1::ResourceQuota>(g, r, "", "ResourceQuota");
+    add::<core::v1::PodTemplate>(g, r, "", "PodTemplate");
+    add::<core::v1::ReplicationController>(g, r, "", "ReplicationController");
+    add::<core::v1::ComponentStatus>(g, r, "", "ComponentStatus");
+    add::<core::v1::Binding>(g, r, "", "Binding");
+}
+
+fn add_workloads(g: &mut SchemaGenerator, r: &mut Roots) {
+    add::<apps::v1::ReplicaSet>(g, r, "apps", "ReplicaSet");
+    add::<apps::v1::Deployment>(g, r, "apps", "Deployment");
+    add::<apps::v1::StatefulSet>(g, r, "apps", "StatefulSet");
+    add::<apps::v1::DaemonSet>(g, r, "apps", "DaemonSet");
+    add::<apps::v1::ControllerRevision>(g, r, "apps", "ControllerRevision");
+    add::<batch::v1::Job>(g, r, "batch", "Job");
+    add::<batch::v1::CronJob>(g, r, "batch", "CronJob");
+    add::<autoscaling::v2::HorizontalPodAutoscaler>(g, r, "autoscaling", "HorizontalPodAutoscaler");
+    add::<policy::v1::PodDisruptionBudget>(g, r, "policy", "PodDisruptionBudget");
+    add::<scheduling::v1::PriorityClass>(g, r, "scheduling.k8s.io", "PriorityClass");
+    add::<node::v1::RuntimeClass>(g, r, "node.k8s.io", "RuntimeClass");
+}
+
+fn add_apis(g: &mut SchemaGenerator, r: &mut Roots) {
+    let rbac_g = "rbac.authorization.k8s.io";
+    add::<rbac::v1::Role>(g, r, rbac_g, "Role");
+    add::<rbac::v1::RoleBinding>(g, r, rbac_g, "RoleBinding");
+    add::<rbac::v1::ClusterRole>(g, r, rbac_g, "ClusterRole");
+    add::<rbac::v1::ClusterRoleBinding>(g, r, rbac_g, "ClusterRoleBinding");
+    add::<apiext::CustomResourceDefinition>(
+        g,
+        r,
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+    );
+    add::<apireg::APIService>(g, r, "apiregistration.k8s.io", "APIService");
+    let adm = "admissionregistration.k8s.io";
+    add::<admission::v1::MutatingWebhookConfiguration>(g, r, adm, "MutatingWebhookConfiguration");
+    add::<admission::v1::ValidatingWebhookConfiguration>(
+        g,
+        r,
+        adm,
+        "ValidatingWebhookConfiguration",
+    );
+    add::<admission::v1::ValidatingAdmissionPolicy>(g, r, adm, "ValidatingAdmissionPolicy");
+    add::<admission::v1::ValidatingAdmissionPolicyBinding>(
+        g,
+        r,
+        adm,
+        "ValidatingAdmissionPolicyBinding",
+    );
+    add::<coordination::v1::Lease>(g, r, "coordination.k8s.io", "Lease");
+    add::<events::v1::Event>(g, r, "events.k8s.io", "Event");
+    add::<certificates::v1::CertificateSigningRequest>(
+        g,
+        r,
+        "certificates.k8s.io",
+        "CertificateSigningRequest",
+    );
+    add::<discovery::v1::EndpointSlice>(g, r, "discovery.k8s.io", "EndpointSlice");
+    let fc = "flowcontrol.apiserver.k8s.io";
+    add::<flowcontrol::v1::FlowSchema>(g, r, fc, "FlowSchema");
+    add::<flowcontrol::v1::PriorityLevelConfiguration>(g, r, fc, "PriorityLevelConfiguration");
+}
+
+fn add_storage(g: &mut SchemaGenerator, r: &mut Roots) {
+    let st = "storage.k8s.io";
+    add::<storage::v1::StorageClass>(g, r, st, "StorageClass");
+    add::<storage::v1::CSIDriver>(g, r, st, "CSIDriver");
+    add::<storage::v1::CSINode>(g, r, st, "CSINode");
+    add::<storage::v1::CSIStorageCapacity>(g, r, st, "CSIStorageCapacity");
+    add::<storage::v1::VolumeAttachment>(g, r, st, "VolumeAttachment");
+    add::<storage::v1::VolumeAttributesClass>(g, r, st, "VolumeAttributesClass");
+    let rs = "resource.k8s.io";
+    add::<resource::v1::DeviceClass>(g, r, rs, "DeviceClass");
+    add::<resource::v1::ResourceClaim>(g, r, rs, "ResourceClaim");
+    add::<resource::v1::ResourceClaimTemplate>(g, r, rs, "ResourceClaimTemplate");
+    add::<resource::v1::ResourceSlice>(g, r, rs, "ResourceSlice");
+}
+
+fn add_reviews(g: &mut SchemaGenerator, r: &mut Roots) {
+    let authn = "authentication.k8s.io";
+    add::<authentication::v1::TokenReview>(g, r, authn, "TokenReview");
+    add::<authentication::v1::SelfSubjectReview>(g, r, authn, "SelfSubjectReview");
+    let authz = "authorization.k8s.io";
+    add::<authorization::v1::SubjectAccessReview>(g, r, authz, "SubjectAccessReview");
+    add::<authorization::v1::LocalSubjectAccessReview>(g, r, authz, "LocalSubjectAccessReview");
+    add::<authorization::v1::SelfSubjectAccessReview>(g, r, authz, "SelfSubjectAccessReview");
+    add::<authorization::v1::SelfSubjectRulesReview>(g, r, authz, "SelfSubjectRulesReview");
 }
 
 #[cfg(test)]

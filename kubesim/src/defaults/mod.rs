@@ -1,6 +1,10 @@
 //! Server-side defaulting of the built-in kinds (the `SetDefaults_*`
 //! functions of the real API server) plus server-allocated values.
 
+mod apis;
+
+pub use apis::initial_status;
+
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -33,7 +37,11 @@ pub fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
         ("batch", "Job") => job(obj),
         ("batch", "CronJob") => cronjob(obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(obj),
-        _ => {}
+        ("", "ReplicationController") => replication_controller(obj),
+        ("", "PodTemplate") => template(obj, &["template"], true),
+        (group, kind) => {
+            apis::apply(group, kind, obj);
+        }
     }
 }
 
@@ -114,6 +122,17 @@ fn service(obj: &mut Value, old: Option<&Value>) {
     }
 }
 
+/// `SetDefaults_ReplicationController`: selector and labels from the
+/// template's labels, one replica.
+fn replication_controller(obj: &mut Value) {
+    if let Some(labels) = get_path(obj, &["spec", "template", "metadata", "labels"]).cloned() {
+        default_path(obj, &["spec", "selector"], labels.clone());
+        default_path(obj, &["metadata", "labels"], labels);
+    }
+    default_path(obj, &["spec", "replicas"], json!(1));
+    template(obj, &["spec", "template"], true);
+}
+
 fn get_path_mut<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
     path.iter().try_fold(v, |cur, k| cur.get_mut(k))
 }
@@ -161,7 +180,11 @@ fn statefulset(obj: &mut Value) {
     );
     if let Some(Value::Array(vcts)) = get_path_mut(obj, &["spec", "volumeClaimTemplates"]) {
         for t in vcts.iter_mut() {
+            default_path(t, &["apiVersion"], json!("v1"));
+            default_path(t, &["kind"], json!("PersistentVolumeClaim"));
+            default_path(t, &["metadata", "creationTimestamp"], Value::Null);
             default_path(t, &["spec", "volumeMode"], json!("Filesystem"));
+            default_path(t, &["status", "phase"], json!("Pending"));
         }
     }
     template(obj, &["spec", "template"], true);
@@ -207,6 +230,10 @@ fn job(obj: &mut Value) {
         json!("TerminatingOrFailed"),
     );
     job_selector(obj);
+    // A Job without labels takes its template's (the generated ones included).
+    if let Some(labels) = get_path(obj, &["spec", "template", "metadata", "labels"]).cloned() {
+        default_path(obj, &["metadata", "labels"], labels);
+    }
     template(obj, &["spec", "template"], false);
 }
 
@@ -241,6 +268,11 @@ fn cronjob(obj: &mut Value) {
     default_path(obj, &["spec", "suspend"], json!(false));
     default_path(obj, &["spec", "successfulJobsHistoryLimit"], json!(3));
     default_path(obj, &["spec", "failedJobsHistoryLimit"], json!(1));
+    default_path(
+        obj,
+        &["spec", "jobTemplate", "metadata", "creationTimestamp"],
+        Value::Null,
+    );
     template(obj, &["spec", "jobTemplate", "spec", "template"], false);
 }
 
@@ -266,6 +298,8 @@ fn template(obj: &mut Value, path: &[&str], restart_always: bool) {
     let Some(t) = get_path_mut(obj, path) else {
         return;
     };
+    // A non-pointer ObjectMeta: Go serializes its zero time as null.
+    default_path(t, &["metadata", "creationTimestamp"], Value::Null);
     let Some(spec) = t.get_mut("spec") else {
         return;
     };
@@ -306,6 +340,13 @@ fn container(c: &mut Value) {
     );
     default_path(c, &["terminationMessagePolicy"], json!("File"));
     default_path(c, &["resources"], json!({}));
+    if let Some(Value::Array(env)) = c.get_mut("env") {
+        for e in env.iter_mut() {
+            if let Some(f) = e.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef")) {
+                default_path(f, &["apiVersion"], json!("v1"));
+            }
+        }
+    }
     if let Some(Value::Array(ports)) = c.get_mut("ports") {
         for p in ports.iter_mut() {
             default_path(p, &["protocol"], json!("TCP"));
