@@ -142,3 +142,60 @@ async fn rollouts_that_never_become_ready_are_degraded() {
     assert_eq!(app.state, HealthState::Degraded);
     assert!(app.message.starts_with("Deployment web/api: "), "{app}");
 }
+
+fn with_ready(mut obj: Value, ready: &str) -> Value {
+    obj["metadata"]["annotations"] = json!({ kubesim::READY_ANNOTATION: ready });
+    obj
+}
+
+fn hpa(name: &str) -> Value {
+    json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": "web"},
+        "spec": {"minReplicas": 2, "maxReplicas": 5,
+                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                     "target": {"type": "Utilization", "averageUtilization": 70}}}]}
+    })
+}
+
+fn pdb(name: &str) -> Value {
+    json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "namespace": "web"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "api"}}}
+    })
+}
+
+fn ingress(name: &str) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": name, "namespace": "web"},
+        "spec": {"rules": [{"host": "api.example.com", "http": {"paths": [{"path": "/",
+            "pathType": "Prefix", "backend": {"service": {"name": "api", "port": {"number": 80}}}}]}}]}
+    })
+}
+
+/// What the HPA, disruption and ingress controllers of a cluster report is
+/// simulated too: ready, they are Healthy; never, an HPA without metrics and
+/// a PDB whose sync fails are Degraded, an Ingress without an address waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscalers_budgets_and_ingresses_report_what_their_controllers_say() {
+    let (_sim, c) = cluster(kubesim::WorkloadMode::ReadyAfter(100)).await;
+    for obj in [hpa("ok"), pdb("ok"), ingress("ok")] {
+        apply(&c, &obj).await;
+        wait_health(&c, &obj, HealthState::Healthy).await;
+    }
+    let blind = with_ready(hpa("blind"), "never");
+    apply(&c, &blind).await;
+    let h = wait_health(&c, &blind, HealthState::Degraded).await;
+    assert!(h.message.contains("FailedGetResourceMetric"), "{h}");
+    let p = with_ready(pdb("broken"), "never");
+    apply(&c, &p).await;
+    let h = wait_health(&c, &p, HealthState::Degraded).await;
+    assert!(h.message.contains("SyncFailed"), "{h}");
+    let i = with_ready(ingress("unserved"), "never");
+    apply(&c, &i).await;
+    let h = wait_health(&c, &i, HealthState::Progressing).await;
+    assert!(h.message.contains("load-balancer address"), "{h}");
+}

@@ -1,6 +1,10 @@
 //! Workload status realism: Deployments, StatefulSets, DaemonSets and Jobs
 //! get the status their controllers would write — at once "progressing",
-//! then ready (Jobs: complete) after a delay, or never (Jobs: failed).
+//! then ready (Jobs: complete) after a delay, or never (Jobs: failed). So do
+//! the kinds other controllers of a cluster report on: HorizontalPodAutoscalers
+//! (the HPA controller's conditions; never: no metrics), PodDisruptionBudgets
+//! (the disruption controller's; never: its sync fails) and Ingresses (an
+//! ingress controller's load-balancer address; never: none is assigned).
 //!
 //! Per object, the annotation `kubesim.dev/ready` overrides the mode:
 //! `never`, `off`, `now`, or a delay (`500ms`, `2s`, `1500`).
@@ -82,7 +86,11 @@ fn parse_delay(s: &str) -> Option<Duration> {
 fn is_workload(key: &ResKey) -> bool {
     matches!(
         (key.group.as_str(), key.resource.as_str()),
-        ("apps", "deployments" | "statefulsets" | "daemonsets") | ("batch", "jobs")
+        ("apps", "deployments" | "statefulsets" | "daemonsets")
+            | ("batch", "jobs")
+            | ("autoscaling", "horizontalpodautoscalers")
+            | ("policy", "poddisruptionbudgets")
+            | ("networking.k8s.io", "ingresses")
     )
 }
 
@@ -182,6 +190,9 @@ fn write_status(
         "deployments" => deployment(&obj, &old_status, generation, phase),
         "statefulsets" => statefulset(&obj, generation, phase),
         "daemonsets" => daemonset(generation, phase),
+        "horizontalpodautoscalers" => hpa(&obj, &old_status, phase),
+        "poddisruptionbudgets" => pdb(&obj, &old_status, generation, phase),
+        "ingresses" => ingress(phase),
         _ => job(&obj, &old_status, phase),
     };
     if status == old_status {
@@ -290,6 +301,75 @@ fn daemonset(generation: i64, phase: Phase) -> Value {
     json!({"observedGeneration": generation, "currentNumberScheduled": 1, "desiredNumberScheduled": 1,
            "numberMisscheduled": 0, "numberReady": ready, "numberAvailable": ready,
            "updatedNumberScheduled": 1})
+}
+
+/// A condition as the HPA and disruption controllers write it (no
+/// `lastUpdateTime`).
+fn plain_condition(ty: &str, status: &str, reason: &str, message: &str, old: &Value) -> Value {
+    let mut c = condition(ty, status, reason, message, old);
+    if let Some(m) = c.as_object_mut() {
+        m.remove("lastUpdateTime");
+    }
+    c
+}
+
+fn hpa(obj: &Value, old: &Value, phase: Phase) -> Value {
+    let min = int_at(obj, &["spec", "minReplicas"], 1);
+    match phase {
+        Phase::Progressing => json!({"currentReplicas": 0, "desiredReplicas": 0}),
+        Phase::Ready => json!({
+            "currentReplicas": min,
+            "desiredReplicas": min,
+            "conditions": [
+                plain_condition("AbleToScale", "True", "ReadyForNewScale", "recommended size matches current size", old),
+                plain_condition("ScalingActive", "True", "ValidMetricFound", "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)", old),
+                plain_condition("ScalingLimited", "False", "DesiredWithinRange", "the desired count is within the acceptable range", old),
+            ],
+        }),
+        Phase::Failed => json!({
+            "currentReplicas": min,
+            "desiredReplicas": 0,
+            "conditions": [
+                plain_condition("AbleToScale", "True", "SucceededGetScale", "the HPA controller was able to get the target's current scale", old),
+                plain_condition("ScalingActive", "False", "FailedGetResourceMetric", "the HPA was unable to compute the replica count: failed to get cpu utilization: unable to get metrics for resource cpu: no metrics returned from resource metrics API", old),
+            ],
+        }),
+    }
+}
+
+fn pdb(obj: &Value, old: &Value, generation: i64, phase: Phase) -> Value {
+    // Pods are not simulated: the budget covers one more pod than it keeps.
+    let desired = match get_path(obj, &["spec", "minAvailable"]) {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(1),
+        _ => 1,
+    };
+    let expected = desired + 1;
+    match phase {
+        Phase::Progressing => old.clone(),
+        Phase::Ready => json!({
+            "observedGeneration": generation,
+            "currentHealthy": expected,
+            "desiredHealthy": desired,
+            "expectedPods": expected,
+            "disruptionsAllowed": expected - desired,
+            "conditions": [plain_condition("DisruptionAllowed", "True", "SufficientPods", "", old)],
+        }),
+        Phase::Failed => json!({
+            "observedGeneration": generation,
+            "currentHealthy": 0,
+            "desiredHealthy": 0,
+            "expectedPods": 0,
+            "disruptionsAllowed": 0,
+            "conditions": [plain_condition("DisruptionAllowed", "False", "SyncFailed", "found no controllers for the selected pods", old)],
+        }),
+    }
+}
+
+fn ingress(phase: Phase) -> Value {
+    match phase {
+        Phase::Ready => json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}),
+        Phase::Progressing | Phase::Failed => json!({"loadBalancer": {}}),
+    }
 }
 
 fn int_at(obj: &Value, path: &[&str], default: i64) -> i64 {

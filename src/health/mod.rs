@@ -14,6 +14,7 @@
 
 mod conditions;
 mod core;
+mod services;
 mod workloads;
 
 #[cfg(test)]
@@ -161,6 +162,10 @@ pub fn assess(obj: &Value) -> Health {
         ("apps", "DaemonSet") => workloads::daemonset(obj),
         ("batch", "Job") => core::job(obj),
         ("", "PersistentVolumeClaim") => core::pvc(obj),
+        ("", "PersistentVolume") => services::pv(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => services::hpa(obj),
+        ("policy", "PodDisruptionBudget") => services::pdb(obj),
+        ("networking.k8s.io", "Ingress") => services::ingress(obj),
         ("", "Namespace") => core::namespace(obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => core::crd(obj),
         ("grafana.integreatly.org", _) => conditions::grafana(obj),
