@@ -91,8 +91,9 @@ pub enum ApplyError {
     /// Deletes failed; the objects stay in the inventory and are retried.
     #[error("{} object(s) failed to prune:\n{}", .0.len(), list(.0))]
     PruneFailed(Vec<ObjectFailure>),
+    /// The inventory could not be written (the cluster's answer kept).
     #[error("the inventory could not be written: {0}")]
-    Inventory(String),
+    Inventory(#[source] std::sync::Arc<records::StoreError>),
     /// The live cache has not listed the app's kinds yet: nothing planned,
     /// retried (the inventories are still good).
     #[error("{0}")]
@@ -183,7 +184,7 @@ pub async fn apply_app(
                 };
                 return ApplyOutcome {
                     inventory: stored,
-                    error: error.or(Some(ApplyError::Inventory(e.to_string()))),
+                    error: error.or(Some(ApplyError::Inventory(std::sync::Arc::new(e)))),
                     adopted: run.adopted,
                 };
             }
@@ -399,7 +400,7 @@ impl Run<'_> {
         };
         self.parts = records::write(self.cluster, &inv)
             .await
-            .map_err(|e| ApplyError::Inventory(e.to_string()))?;
+            .map_err(|e| ApplyError::Inventory(std::sync::Arc::new(e)))?;
         self.stored = ahead.clone();
         self.entries = ahead;
         Ok(())

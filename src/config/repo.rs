@@ -19,7 +19,7 @@ pub use profiles::{AlertProfile, Alerts, DashboardMode, DashboardProfile, Dashbo
 /// The file name at the root of the config repo (or of `repo.path`).
 pub const FILE_NAME: &str = "plumb.yaml";
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoConfig {
     #[serde(default)]
@@ -28,7 +28,7 @@ pub struct RepoConfig {
     pub apps: BTreeMap<String, AppSpec>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct ClusterSpec {
     pub alerts: Option<AlertProfile>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
     /// Folder of the app's manifests, relative to the repo config's folder.
@@ -92,7 +92,7 @@ fn yes() -> bool {
 }
 
 /// Which clusters an app goes to: by name, or by label selector.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
     pub names: Option<Vec<String>>,

@@ -419,7 +419,7 @@ where
     // about a kind whose scope a later CRD changed is redone.
     let mut scopes = Scopes::default();
     let mut dashboards = Vec::new();
-    let mut built: BTreeMap<&str, (AppContext<'_>, String, Built)> = BTreeMap::new();
+    let mut built: BTreeMap<&str, (AppContext<'_>, Option<CacheKey>, Built)> = BTreeMap::new();
     for (name, app) in &repo.apps {
         if !repo.targets_of(app).iter().any(|c| c == cluster_name) {
             continue;
@@ -431,13 +431,15 @@ where
             cluster,
             revision,
         };
-        let key = key_of(&ctx)
-            .map(|tree| format!("{tree}|{:?}|{:?}|{:?}", ctx.vars(), app, cluster))
-            .unwrap_or_default();
+        let key = key_of(&ctx).map(|tree| CacheKey {
+            tree,
+            app: app.clone(),
+            cluster: cluster.clone(),
+        });
         let hit = cache
             .apps
             .get(name)
-            .filter(|c| !key.is_empty() && c.key == key);
+            .filter(|c| key.as_ref() == Some(&c.key));
         let b = match hit {
             Some(c) => {
                 c.crds.iter().for_each(|crd| scopes.learn_crd(crd));
@@ -458,7 +460,7 @@ where
                 crds.iter().for_each(|crd| scopes.learn_crd(crd));
                 dashboards.extend(parsed.dashboards.iter().cloned());
                 let b = Built::new(finish_app(&ctx, &parsed, &scopes), &scopes);
-                if !key.is_empty() {
+                if let Some(key) = &key {
                     let cached = CachedApp {
                         key: key.clone(),
                         crds,
@@ -480,7 +482,11 @@ where
             // A CRD seen after this app was built changed a kind's scope.
             let parsed = parse_with_generated(&ctx, files_of(name, &ctx), limits);
             let b = Built::new(finish_app(&ctx, &parsed, &scopes), &scopes);
-            if let Some(c) = cache.apps.get_mut(name).filter(|c| c.key == key) {
+            if let Some(c) = cache
+                .apps
+                .get_mut(name)
+                .filter(|c| key.as_ref() == Some(&c.key))
+            {
                 c.built = b.render.clone();
                 c.used = b.used.clone();
             }
@@ -580,10 +586,19 @@ pub struct ClusterCache {
     apps: HashMap<String, CachedApp>,
 }
 
+/// What an app's build depends on besides the CRDs of the cluster: the
+/// content of what it reads, its settings and its cluster's (whose vars
+/// and profiles it uses). Compared by value, never by a printed form.
+#[derive(Debug, Clone, PartialEq)]
+struct CacheKey {
+    tree: String,
+    app: AppSpec,
+    cluster: ClusterSpec,
+}
+
 #[derive(Debug)]
 struct CachedApp {
-    /// Folder content id + settings + variables.
-    key: String,
+    key: CacheKey,
     crds: Vec<Value>,
     dashboards: Vec<generated::DashboardEntry>,
     built: AppRender,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Checker;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelmSpec {
     /// The chart's folder in the repo; default the app's `path`.

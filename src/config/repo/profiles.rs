@@ -37,7 +37,7 @@ pub enum DashboardMode {
 }
 
 /// `dashboards:` as written under a cluster or an app; every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DashboardProfile {
     pub enabled: Option<bool>,
@@ -53,7 +53,7 @@ pub struct DashboardProfile {
 }
 
 /// `alerts:` as written under a cluster or an app; every key optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertProfile {
     pub enabled: Option<bool>,

@@ -413,10 +413,7 @@ impl Worker {
         let next_render = next.clusters.get(cluster)?;
         let mut out = BTreeSet::new();
         for (app, spec) in dependency_order(next_cfg, cluster, Some(next_render)) {
-            let same_spec = prev_cfg
-                .apps
-                .get(&app)
-                .is_some_and(|p| format!("{p:?}") == format!("{spec:?}"));
+            let same_spec = prev_cfg.apps.get(&app).is_some_and(|p| p == spec);
             let same_set = match (prev_render.apps.get(&app), next_render.apps.get(&app)) {
                 (Some(Ok(a)), Some(Ok(b))) => Arc::ptr_eq(a, b),
                 _ => false,
