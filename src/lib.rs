@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod git_url;
 pub mod health;
 pub mod http;
 pub mod lease;

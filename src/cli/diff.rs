@@ -22,7 +22,7 @@ use crate::status::verdict::Verdict;
 
 pub fn diff(g: &Global, cluster: Option<String>, app: Option<String>) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
-    crate::render::tool::configure(cfg.tools.to_tools());
+    crate::render::tool::configure(crate::render::tool::Tools::from_config(&cfg.tools));
     super::runtime()?.block_on(run(cfg, cluster, app))
 }
 

@@ -11,7 +11,7 @@ use crate::engine::daemon::Daemon;
 
 pub fn run(g: &Global) -> anyhow::Result<ExitCode> {
     let cfg = DaemonConfig::load(&g.config)?;
-    crate::render::tool::configure(cfg.tools.to_tools());
+    crate::render::tool::configure(crate::render::tool::Tools::from_config(&cfg.tools));
     super::runtime()?.block_on(serve(cfg))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,7 @@ pub fn sync(
         return Ok(ExitCode::from(EXIT_ERROR));
     }
     let cfg = DaemonConfig::load(&g.config)?;
-    crate::render::tool::configure(cfg.tools.to_tools());
+    crate::render::tool::configure(crate::render::tool::Tools::from_config(&cfg.tools));
     super::runtime()?.block_on(sync_once(cfg, cluster, app))
 }
 

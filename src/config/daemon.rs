@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{Checker, ConfigError, GoDuration, parse_typed};
+use crate::git_url::{RemoteUrl, Scheme, is_remote_url, redact};
 use crate::names;
-use crate::source::{RemoteUrl, Scheme, is_remote_url, redact};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,19 +54,6 @@ impl Default for ToolsConfig {
             helm: None,
             timeout: default_tool_timeout(),
             max_output_bytes: default_tool_max_output(),
-        }
-    }
-}
-
-impl ToolsConfig {
-    /// The tools as render uses them.
-    pub fn to_tools(&self) -> crate::render::tool::Tools {
-        crate::render::tool::Tools {
-            kustomize: self.kustomize.clone(),
-            kubectl: self.kubectl.clone(),
-            helm: self.helm.clone(),
-            timeout: self.timeout.0,
-            max_output: self.max_output_bytes,
         }
     }
 }

@@ -319,6 +319,23 @@ impl Retry {
     }
 }
 
+/// The branch's log for the HTTP API (`/api/v1/history`, commit subjects).
+impl crate::http::CommitLog for Repo {
+    fn log(
+        &self,
+        limit: usize,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<crate::source::Revision>, String>> {
+        let repo = self.clone();
+        Box::pin(async move {
+            match repo.with(move |s| s.log(limit)).await {
+                Ok(Ok(log)) => Ok(log),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

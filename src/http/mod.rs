@@ -99,19 +99,6 @@ pub trait CommitLog: Send + Sync {
     fn log(&self, limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, String>>;
 }
 
-impl CommitLog for crate::engine::Repo {
-    fn log(&self, limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, String>> {
-        let repo = self.clone();
-        Box::pin(async move {
-            match repo.with(move |s| s.log(limit)).await {
-                Ok(Ok(log)) => Ok(log),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-    }
-}
-
 /// Everything the routes read. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpState {

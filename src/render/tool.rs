@@ -13,6 +13,19 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+impl Tools {
+    /// The tools the daemon config names (`tools.*`).
+    pub fn from_config(c: &crate::config::daemon::ToolsConfig) -> Tools {
+        Tools {
+            kustomize: c.kustomize.clone(),
+            kubectl: c.kubectl.clone(),
+            helm: c.helm.clone(),
+            timeout: c.timeout.0,
+            max_output: c.max_output_bytes,
+        }
+    }
+}
+
 /// The rendering tools and their bounds.
 #[derive(Debug, Clone)]
 pub struct Tools {

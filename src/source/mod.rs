@@ -33,7 +33,6 @@ mod revert;
 mod snapshot;
 mod tree;
 mod trust;
-mod url;
 mod watch;
 
 #[cfg(test)]
@@ -44,12 +43,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::git_url::{RemoteUrl, Scheme, is_remote_url, redact};
 pub use error::{SourceError, SourceErrorKind};
 pub use repo::Source;
 pub use snapshot::{EntryKind, FileEntry, Skipped, Snapshot};
 pub use tree::{DirTree, Tree};
 pub use trust::Trust;
-pub use url::{RemoteUrl, Scheme, redact};
 pub use watch::{LocalWatcher, watch_local};
 
 /// Result of every fallible operation of this module.
@@ -142,10 +141,4 @@ impl fmt::Display for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.short, self.subject)
     }
-}
-
-/// Whether `url` names a remote (anything git would reach through a
-/// transport) rather than a local path.
-pub fn is_remote_url(url: &str) -> bool {
-    url.contains("://") || url::is_scp_like(url)
 }

@@ -14,8 +14,8 @@ use git2::{
 };
 
 use super::trust::{LoadedTrust, Trust};
-use super::url::{RemoteUrl, Scheme, redact};
 use super::{Credentials, Result, SourceError};
+use crate::git_url::{RemoteUrl, Scheme, redact};
 
 /// How often the credentials callback may be asked before giving up (libgit2
 /// asks again and again while the server refuses).

@@ -6,10 +6,10 @@ use git2::{Commit, DiffOptions, ErrorCode, Oid, Repository, Sort, Tree};
 
 use super::remote::Access;
 use super::snapshot::{EntryKind, split_path};
-use super::url::redact;
 use super::{
     Result, Revision, Snapshot, SourceError, SourceErrorKind, SourceSpec, is_remote_url, remote,
 };
+use crate::git_url::redact;
 
 /// One repository and one branch: a local repository opened in place, or a
 /// remote mirrored into a bare repository.

@@ -197,3 +197,9 @@ pub fn redact(url: &str) -> String {
         None => url.to_string(),
     }
 }
+
+/// Whether `url` names a remote (anything git would reach through a
+/// transport) rather than a local path.
+pub fn is_remote_url(url: &str) -> bool {
+    url.contains("://") || is_scp_like(url)
+}
