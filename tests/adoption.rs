@@ -8,18 +8,12 @@
 
 mod common;
 
-use common::{Sim, TestRepo, daemon_config, plumb_async};
+use common::{Sim, TestRepo, daemon_config, plumb_with};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
 async fn sync_once(config: &std::path::Path) -> std::process::Output {
-    plumb_async(vec![
-        "sync".into(),
-        "--once".into(),
-        "--config".into(),
-        config.display().to_string(),
-    ])
-    .await
+    plumb_with(config, &["sync", "--once"]).await
 }
 
 async fn setup(adopt: Option<bool>) -> (tempfile::TempDir, TestRepo, Sim, std::path::PathBuf) {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::text;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -17,14 +19,6 @@ async fn run(config: &Path, args: &[&str]) -> Output {
     let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     a.extend(["--config".into(), config.display().to_string()]);
     plumb_async(a).await
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// One app in namespace `web` from `files`, synced once to cluster `a`.

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Sim, TestRepo, daemon_config, plumb_async};
+use common::{Sim, TestRepo, daemon_config, plumb_with, text};
 
 fn cm(name: &str, value: &str) -> String {
     format!(
@@ -16,16 +16,8 @@ fn cm(name: &str, value: &str) -> String {
 }
 
 async fn plumb(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    v.push("--config".into());
-    v.push(config.display().to_string());
-    let out = plumb_async(v).await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+    let out = plumb_with(config, args).await;
+    (out.status.code(), text(&out))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::text;
+
 use std::time::Duration;
 
 use common::{Daemon, Sim, TestRepo, address, daemon_config, eventually, http_get, plumb_async};
@@ -87,14 +89,6 @@ impl Env {
         })
         .await;
     }
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::text;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -176,14 +178,6 @@ async fn run(args: Vec<String>) -> Output {
     })
     .await
     .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// What `helm template` (the adapter) prints for the cluster, as kinds and

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Sim, TestRepo, daemon_config, plumb_async, writes};
+use common::{Sim, TestRepo, daemon_config, plumb_with, text, writes};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
@@ -33,18 +33,8 @@ async fn inventory(sim: &Sim) -> String {
 }
 
 async fn sync_once(config: &std::path::Path) {
-    let out = plumb_async(vec![
-        "sync".into(),
-        "--once".into(),
-        "--config".into(),
-        config.display().to_string(),
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "sync --once: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = plumb_with(config, &["sync", "--once"]).await;
+    assert!(out.status.success(), "sync --once: {}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

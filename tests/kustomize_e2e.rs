@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::text;
+
 use common::{Sim, TestRepo, daemon_config, plumb_async};
 use serde_json::Value;
 
@@ -143,14 +145,6 @@ impl Env {
         ])
         .await
     }
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn kubectl() -> String {

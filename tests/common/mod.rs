@@ -281,3 +281,20 @@ pub async fn http_get(url: &str) -> Option<(u16, String)> {
     .await
     .unwrap()
 }
+
+/// `plumb <args> --config <config>`, off the async runtime.
+pub async fn plumb_with(config: &Path, args: &[&str]) -> Output {
+    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    v.push("--config".into());
+    v.push(config.display().to_string());
+    plumb_async(v).await
+}
+
+/// stdout then stderr of a finished command, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
