@@ -208,6 +208,15 @@ impl Snapshot {
         Ok(Some(blob.content().to_vec()))
     }
 
+    /// Whether a regular file is at `path`, without reading it (a folder,
+    /// symlink or submodule there, or on the way, is not one).
+    pub fn is_file(&self, path: &str) -> bool {
+        let Ok(parts) = split_path(path) else {
+            return false;
+        };
+        matches!(self.walk(&parts), Ok(Some(found)) if found.kind.is_file())
+    }
+
     /// Every regular file under folder `dir` (`"."` or `""`: the whole
     /// snapshot), recursively, sorted by path. Symlinks and submodules are
     /// left out (see [`Snapshot::skipped`]). A missing folder is an error,

@@ -18,6 +18,11 @@ pub trait Tree {
     /// Every regular file under `dir` (symlinks never followed), sorted,
     /// paths relative to the tree's root (`dir` included).
     fn list(&self, dir: &str) -> Result<Vec<String>, String>;
+    /// Whether a regular file is at `path`. The default reads it; a git
+    /// tree answers from its entries without reading the blob.
+    fn is_file(&self, path: &str) -> bool {
+        matches!(self.read(path), Ok(Some(_)))
+    }
     /// What [`Tree::list`] of `dir` leaves out: symlinks (in git also
     /// submodules and names that are not UTF-8), paths as in `list`.
     fn unreadable(&self, dir: &str) -> Result<Vec<String>, String>;
@@ -51,6 +56,9 @@ impl Tree for Snapshot {
     fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
         let skipped = self.skipped_under(dir).map_err(|e| e.to_string())?;
         Ok(skipped.into_iter().map(|s| s.path).collect())
+    }
+    fn is_file(&self, path: &str) -> bool {
+        Snapshot::is_file(self, path)
     }
 }
 
