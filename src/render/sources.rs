@@ -272,11 +272,19 @@ apps:
             "shared/mon/kustomization.yaml",
             "kind: Component\n# changed\n",
         );
-        assert_ne!(
-            app_key(&tree, &ctx).unwrap(),
-            second,
-            "the component it reads"
+        let third = app_key(&tree, &ctx).unwrap();
+        assert_ne!(third, second, "the component it reads");
+
+        // A file listed on its own, in a folder no kustomization names: its
+        // folder's content id covers it.
+        tree.put("shared/files/extra.yaml", "c: 1\n");
+        tree.put(
+            "apps/web/base/kustomization.yaml",
+            "resources: [cm.yaml, ../../../shared/files/extra.yaml]\n",
         );
+        let fourth = app_key(&tree, &ctx).unwrap();
+        tree.put("shared/files/extra.yaml", "c: 2\n");
+        assert_ne!(app_key(&tree, &ctx).unwrap(), fourth, "a file it lists");
     }
 
     #[test]
