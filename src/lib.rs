@@ -29,6 +29,7 @@ pub mod names;
 pub mod plan;
 pub mod records;
 pub mod render;
+pub mod rollout;
 pub mod source;
 pub mod status;
 pub mod yaml;

@@ -5,6 +5,7 @@
 mod diff;
 mod history;
 mod rollback;
+mod rollout;
 mod run;
 mod status;
 mod suspend;
@@ -136,6 +137,11 @@ pub enum Command {
         #[arg(long)]
         who: Option<String>,
     },
+    /// Rollout waves: status, pause, resume, promote (recorded in the cluster).
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
     /// Undo `plumb suspend`: the app converges on git again.
     Resume {
         /// The app.
@@ -143,6 +149,30 @@ pub enum Command {
         /// Only this cluster (default: every cluster).
         #[arg(long)]
         cluster: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutAction {
+    /// Each wave, the revision it runs, and whether the rollout is halted or paused.
+    Status,
+    /// No wave changes revision until resumed (new commits wait).
+    Pause {
+        /// Why (shown in status until resumed).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $USER@host).
+        #[arg(long)]
+        who: Option<String>,
+    },
+    /// Undo `plumb rollout pause`.
+    Resume,
+    /// Skip WAVE's soak for the revision rolling out (a human decision, recorded).
+    Promote {
+        wave: String,
+        /// Who (default: $USER@host).
+        #[arg(long)]
+        who: Option<String>,
     },
 }
 
@@ -194,6 +224,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             reason,
             who,
         } => suspend::suspend(&cli.global, &app, cluster, Some((reason, who))),
+        Command::Rollout { action } => rollout::rollout(
+            &cli.global,
+            match action {
+                RolloutAction::Status => rollout::Hand::Status,
+                RolloutAction::Pause { reason, who } => rollout::Hand::Pause { reason, who },
+                RolloutAction::Resume => rollout::Hand::Resume,
+                RolloutAction::Promote { wave, who } => rollout::Hand::Promote { wave, who },
+            },
+        ),
         Command::Resume { app, cluster } => suspend::suspend(&cli.global, &app, cluster, None),
     }
 }

@@ -34,6 +34,9 @@ pub fn status(server: &str, json: bool, token_file: Option<&Path>) -> anyhow::Re
         }
         Ok(Fetched::Doc(doc)) => {
             print!("{}", table(&doc));
+            for line in doc.rollout.iter().flat_map(|r| r.lines()) {
+                println!("{line}");
+            }
             for note in notes(&doc) {
                 eprintln!("{note}");
             }

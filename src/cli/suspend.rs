@@ -58,7 +58,7 @@ pub fn suspend(
     })
 }
 
-fn default_who() -> String {
+pub(crate) fn default_who() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())

@@ -51,6 +51,19 @@ pub fn validate(repo_dir: Option<PathBuf>, rev: Option<String>) -> anyhow::Resul
             "valid: {clusters} clusters, {apps} apps, {} objects",
             object_count(&rendered)
         );
+        if let Ok(c) = &rendered.config {
+            for w in c.waves() {
+                let soak = crate::config::duration::GoDuration(w.soak);
+                println!("wave {}: {} (soak {soak})", w.name, w.clusters.join(", "));
+            }
+            let unwaved = c.clusters_in_no_wave();
+            if !unwaved.is_empty() {
+                println!(
+                    "in no wave, following the branch at once: {}",
+                    unwaved.join(", ")
+                );
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     for e in &errors {

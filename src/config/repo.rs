@@ -12,9 +12,11 @@ use crate::names;
 
 pub mod helm;
 pub mod profiles;
+pub mod rollout;
 
 pub use helm::HelmSpec;
 pub use profiles::{AlertProfile, Alerts, DashboardMode, DashboardProfile, Dashboards};
+pub use rollout::{Rollout, Wave, WaveSpec};
 
 /// The file name at the root of the config repo (or of `repo.path`).
 pub const FILE_NAME: &str = "plumb.yaml";
@@ -26,6 +28,9 @@ pub struct RepoConfig {
     pub clusters: BTreeMap<String, ClusterSpec>,
     #[serde(default)]
     pub apps: BTreeMap<String, AppSpec>,
+    /// Waves a new commit walks through (none: every cluster at once).
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -133,9 +138,14 @@ impl RepoConfig {
 
     /// The clusters `app` targets, in name order.
     pub fn targets_of(&self, app: &AppSpec) -> Vec<String> {
-        let Some(t) = &app.clusters else {
-            return self.clusters.keys().cloned().collect();
-        };
+        match &app.clusters {
+            Some(t) => self.resolve(t),
+            None => self.clusters.keys().cloned().collect(),
+        }
+    }
+
+    /// The clusters `t` names or selects, in name order.
+    pub fn resolve(&self, t: &Targets) -> Vec<String> {
         if let Some(names) = &t.names {
             let mut v: Vec<String> = names.clone();
             v.sort();
@@ -169,6 +179,7 @@ impl RepoConfig {
         }
         self.check_operator_selectors(c);
         self.check_dependency_cycles(c);
+        self.check_rollout(c);
     }
 
     fn check_app(&self, c: &mut Checker<'_>, name: &str, app: &AppSpec) {

@@ -87,7 +87,10 @@ impl Daemon {
 
         let mut work = Vec::new();
         let mut ready_flags = Vec::new();
+        let mut to_clusters = BTreeMap::new();
         for cluster in conns.clusters.values() {
+            let (tx, rx) = watch::channel(None);
+            to_clusters.insert(cluster.name.clone(), tx);
             let opts = WorkerOptions {
                 health_timeout: cfg.health_timeout.0,
                 ..WorkerOptions::default()
@@ -96,9 +99,7 @@ impl Daemon {
                 .with_leader(leader_rx.clone())
                 .with_metrics(metrics.clone());
             ready_flags.push(worker.ready_flag());
-            work.push(tokio::spawn(
-                worker.run(desired_rx.clone(), stop_rx.clone()),
-            ));
+            work.push(tokio::spawn(worker.run(rx, stop_rx.clone())));
         }
         let readiness =
             Readiness::new(move || ready_flags.iter().all(|f| f.load(Ordering::Relaxed)));
@@ -114,6 +115,18 @@ impl Daemon {
         let http = tokio::spawn(server.run(state, async move {
             let _ = http_stop.wait_for(|stop| *stop).await;
         }));
+        work.push(tokio::spawn(super::rollout::run(
+            super::rollout::Rollouts {
+                repo: repo.clone(),
+                home: home_cluster(cfg, &conns.clusters),
+                status: status.clone(),
+                branch: desired_rx,
+                clusters: to_clusters,
+                leader: leader_rx.clone(),
+                poke: poke.clone(),
+            },
+            stop_rx.clone(),
+        )));
         let local = (!repo.is_remote()).then(|| cfg.repo.url.clone().into());
         let f = Follow {
             repo,
@@ -167,6 +180,20 @@ impl Daemon {
         }
         self.conns.shutdown().await;
     }
+}
+
+/// The cluster holding plumb's records of the whole fleet (the rollout's
+/// state): the leader-election cluster, or the first by name.
+pub fn home_cluster(
+    cfg: &DaemonConfig,
+    clusters: &BTreeMap<String, Arc<Cluster>>,
+) -> Option<Arc<Cluster>> {
+    cfg.leader_election
+        .cluster
+        .as_ref()
+        .and_then(|n| clusters.get(n))
+        .or_else(|| clusters.values().next())
+        .cloned()
 }
 
 /// Starts the Lease-based elector when enabled (on the configured cluster,

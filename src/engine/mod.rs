@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod doors;
 pub mod order;
 pub mod retry;
+pub mod rollout;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -177,6 +178,20 @@ impl Repo {
                 desired: Some(desired::render_snapshot(&snap, &limits, &mut cache)),
                 error,
             })
+        })
+        .await?
+        .map_err(EngineError::from)
+    }
+
+    /// Renders revision `id` (a revision some wave still runs, after a
+    /// restart or once the branch has moved on).
+    pub async fn render_revision(&self, id: String) -> Result<Desired, EngineError> {
+        let limits = self.limits;
+        let cache = self.cache.clone();
+        self.with(move |s| -> Result<Desired, SourceError> {
+            let snap = s.tree(&id)?;
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(desired::render_snapshot(&snap, &limits, &mut cache))
         })
         .await?
         .map_err(EngineError::from)

@@ -63,6 +63,9 @@ pub struct StatusDoc {
     pub clusters: Vec<ClusterStatus>,
     #[serde(default)]
     pub apps: Vec<AppView>,
+    /// Waves, when `plumb.yaml` declares a rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::status::rollout::Report>,
 }
 
 /// A commit, as shown next to a revision.
@@ -156,6 +159,7 @@ impl StatusDoc {
             source_error_kind: snap.source_error_kind,
             clusters: snap.clusters.clone(),
             apps: snap.apps.iter().map(|a| AppView::of(a, commits)).collect(),
+            rollout: snap.rollout.clone(),
         }
     }
 }

@@ -141,6 +141,7 @@ pub(super) fn render(doc: &StatusDoc) -> String {
         );
     }
     grid(&mut h, doc);
+    rollout(&mut h, doc);
     problems(&mut h, doc);
     doors(&mut h, doc);
     h.push_str("</main>");
@@ -416,6 +417,83 @@ fn doors(h: &mut String, doc: &StatusDoc) {
         );
     }
     h.push_str("</table></section>");
+}
+
+/// The waves: each with its clusters, the revision it runs and its gate.
+fn rollout(h: &mut String, doc: &StatusDoc) {
+    let Some(r) = &doc.rollout else { return };
+    h.push_str("<section id=\"rollout\"><h2>Rollout</h2>");
+    if let Some(t) = &r.target {
+        let _ = write!(
+            h,
+            "<p>Rolling out <code>{}</code> {}</p>",
+            esc(&t.short),
+            esc(&t.subject)
+        );
+    }
+    if let Some(p) = &r.paused {
+        let _ = write!(
+            h,
+            "<p class=\"banner\">Paused by {}: {}</p>",
+            esc(&p.who),
+            esc(&p.reason)
+        );
+    }
+    if let Some(x) = &r.halt {
+        let _ = write!(
+            h,
+            "<p class=\"banner\" id=\"halt\"><b>Halted at wave {}</b>: app {} on {}: {}</p>",
+            esc(&x.wave),
+            esc(&x.app),
+            esc(&x.cluster),
+            esc(&x.reason)
+        );
+    } else if let Some(x) = &r.last_halt {
+        let _ = write!(
+            h,
+            "<p class=\"muted\">Last halt: wave {} at <code>{}</code>: app {} on {}: {}{}</p>",
+            esc(&x.wave),
+            esc(&short(Some(&x.revision))),
+            esc(&x.app),
+            esc(&x.cluster),
+            esc(&x.reason),
+            r.revert_commit
+                .as_deref()
+                .map(|c| format!("; reverted by <code>{}</code>", esc(&short(Some(c)))))
+                .unwrap_or_default()
+        );
+    }
+    h.push_str("<table class=\"doors\"><tr><th>wave</th><th>clusters</th><th>revision</th><th>phase</th><th>gate</th></tr>");
+    for w in &r.waves {
+        let tone = match w.phase.as_str() {
+            "done" => Tone::Ok,
+            "halted" => Tone::Bad,
+            "pending" | "paused" => Tone::Off,
+            _ => Tone::Warn,
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"wave {}\"><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td></tr>",
+            tone.class(),
+            esc(&w.name),
+            esc(&w.clusters.join(", ")),
+            esc(&short(w.revision.as_deref())),
+            esc(&w.phase),
+            esc(&w.gate)
+        );
+    }
+    h.push_str("</table>");
+    if !r.unwaved.is_empty() {
+        let _ = write!(
+            h,
+            "<p class=\"muted\">In no wave (they follow the branch at once): {}</p>",
+            esc(&r.unwaved.join(", "))
+        );
+    }
+    if let Some(p) = &r.problem {
+        let _ = write!(h, "<p class=\"banner\">{}</p>", esc(p));
+    }
+    h.push_str("</section>");
 }
 
 fn footer(h: &mut String) {

@@ -99,6 +99,12 @@ struct ApiLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WaveLabels {
+    wave: String,
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
 }
@@ -139,6 +145,8 @@ pub struct Metrics {
     open_doors: Family<DoorLabels, Gauge>,
     cluster_reachable: Family<ClusterLabels, Gauge>,
     source_error: Family<KindLabels, Gauge>,
+    rollout_wave: Family<WaveLabels, Gauge>,
+    rollout_halted: Gauge,
     api_requests: Family<ApiLabels, Counter>,
     webhook_requests: Family<WebhookLabels, Counter>,
     seen: Mutex<Seen>,
@@ -192,6 +200,8 @@ impl Metrics {
             open_doors: Family::default(),
             cluster_reachable: Family::default(),
             source_error: Family::default(),
+            rollout_wave: Family::default(),
+            rollout_halted: Gauge::default(),
             api_requests: Family::default(),
             webhook_requests: Family::default(),
             seen: Mutex::new(Seen::default()),
@@ -287,6 +297,16 @@ impl Metrics {
             "plumb_source_error",
             "1 for the kind of error reading the config repository now (network, auth, host_key, tls, branch_not_found, config, repository), 0 for the others",
             self.source_error.clone(),
+        );
+        r.register(
+            "plumb_rollout_wave",
+            "1 for each rollout wave's current phase (pending, waiting, soaking, done, halted, paused), 0 for the others",
+            self.rollout_wave.clone(),
+        );
+        r.register(
+            "plumb_rollout_halted",
+            "1 while the rollout is halted on a failed wave",
+            self.rollout_halted.clone(),
         );
     }
 
@@ -397,6 +417,7 @@ impl Metrics {
                 .get_or_create_owned(&l)
                 .set(i64::from(c.reachable));
         }
+        self.observe_rollout(snap.rollout.as_ref());
         let mut now = BTreeSet::new();
         for a in &snap.apps {
             now.insert((a.cluster.clone(), a.app.clone()));
@@ -408,6 +429,24 @@ impl Metrics {
         }
         seen.apps = now;
         self.observe_api_requests(&mut seen);
+    }
+
+    fn observe_rollout(&self, r: Option<&crate::status::rollout::Report>) {
+        const PHASES: [&str; 6] = ["pending", "waiting", "soaking", "done", "halted", "paused"];
+        self.rollout_wave.clear();
+        self.rollout_halted
+            .set(i64::from(r.is_some_and(|r| r.halt.is_some())));
+        for w in r.iter().flat_map(|r| r.waves.iter()) {
+            for p in PHASES {
+                let l = WaveLabels {
+                    wave: w.name.clone(),
+                    phase: p.into(),
+                };
+                self.rollout_wave
+                    .get_or_create_owned(&l)
+                    .set(i64::from(w.phase == p));
+            }
+        }
     }
 
     fn observe_app(&self, seen: &mut Seen, a: &crate::status::AppStatus) {

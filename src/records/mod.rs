@@ -304,3 +304,39 @@ pub async fn delete_suspension(cluster: &Cluster, app: &str) -> Result<(), Store
             source,
         })
 }
+
+/// Label of the records that hold one JSON document (the rollout's state,
+/// the humans' rollout doors): not inventories.
+pub const DOCUMENT_LABEL: &str = "plumb.dev/document";
+
+/// Writes a JSON document record (`data.json`) named `name`.
+pub async fn write_document(cluster: &Cluster, name: &str, json: &str) -> Result<(), StoreError> {
+    ensure_namespace(cluster).await?;
+    let kind = configmaps(cluster).await?;
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": {DOCUMENT_LABEL: name}},
+        "data": {"json": json},
+    });
+    cluster
+        .apply(&kind, Some(SYSTEM_NAMESPACE), name, &cm, false)
+        .await
+        .map(|_| ())
+        .map_err(|source| StoreError::Api {
+            what: format!("writing {SYSTEM_NAMESPACE}/{name}"),
+            source,
+        })
+}
+
+/// Reads a JSON document record, if there is one.
+pub async fn read_document(cluster: &Cluster, name: &str) -> Result<Option<String>, StoreError> {
+    let kind = configmaps(cluster).await?;
+    let cm = cluster
+        .get(&kind, Some(SYSTEM_NAMESPACE), name)
+        .await
+        .map_err(|source| StoreError::Api {
+            what: format!("reading {SYSTEM_NAMESPACE}/{name}"),
+            source,
+        })?;
+    Ok(cm.and_then(|c| c["data"]["json"].as_str().map(str::to_string)))
+}

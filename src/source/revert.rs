@@ -64,6 +64,112 @@ impl Source {
         Ok(revision)
     }
 
+    /// Commits, as one commit with `message`, the revert of every commit
+    /// after `base` up to `target` (first parents), newest first, on the
+    /// branch's head — for a rollout that failed. The same rules as
+    /// [`revert`](Self::revert) (remote: pushed; checked out: files
+    /// updated); a push that loses a race to another commit is tried again
+    /// on the new head (3 times). `None`: the branch already has none of
+    /// those changes (nothing to commit).
+    pub fn revert_range(
+        &mut self,
+        base: &str,
+        target: &str,
+        message: &str,
+        (name, email): (&str, &str),
+    ) -> Result<Option<Revision>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.revert_range_once(base, target, message, (name, email)) {
+                Err(SourceError::PushRejected { .. } | SourceError::BranchMoved { .. })
+                    if attempt < 3 =>
+                {
+                    tracing::info!(
+                        attempt,
+                        "the branch moved while reverting; again on its new head"
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn revert_range_once(
+        &mut self,
+        base: &str,
+        target: &str,
+        message: &str,
+        (name, email): (&str, &str),
+    ) -> Result<Option<Revision>> {
+        self.sync_remote()?;
+        let place = self.revert_target()?;
+        let head = self.branch_commit()?;
+        let git = |context| SourceError::git(context, &self.location);
+        let base = self.resolve(base)?;
+        let target = self.resolve(target)?;
+        let who = Signature::now(name, email).map_err(|_| SourceError::InvalidSpec {
+            field: "author",
+            value: format!("{name} <{email}>"),
+            reason: "not a valid git author",
+        })?;
+        let mut walk = self.repo.revwalk().map_err(git("walking the history"))?;
+        walk.simplify_first_parent()
+            .map_err(git("walking the history"))?;
+        walk.push(target.id()).map_err(git("walking the history"))?;
+        walk.hide(base.id()).map_err(git("walking the history"))?;
+        let ids: Vec<Oid> = walk
+            .collect::<std::result::Result<_, _>>()
+            .map_err(git("walking the history"))?;
+        // Each revert on top of the previous one, as dangling commits; the
+        // last tree is the one committed.
+        let mut ours = head.clone();
+        for id in &ids {
+            let reverted = self
+                .repo
+                .find_commit(*id)
+                .map_err(git("reading a commit"))?;
+            let tree_id = match self.reverted_tree(&reverted, &ours) {
+                Ok(tree) => tree,
+                Err(SourceError::RevertEmpty { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let tree = self
+                .repo
+                .find_tree(tree_id)
+                .map_err(git("reading a tree"))?;
+            let step = self
+                .repo
+                .commit(None, &who, &who, message, &tree, &[&ours])
+                .map_err(git("writing the revert"))?;
+            ours = self
+                .repo
+                .find_commit(step)
+                .map_err(git("reading a commit"))?;
+        }
+        if ours.tree_id() == head.tree_id() {
+            return Ok(None);
+        }
+        let tree = ours.tree().map_err(git("reading a tree"))?;
+        let new_id = self
+            .repo
+            .commit(None, &who, &who, message, &tree, &[&head])
+            .map_err(git("writing the revert commit"))?;
+        let reflog = format!("revert: {}", message.lines().next().unwrap_or_default());
+        match place {
+            Target::Remote => self.publish(head.id(), new_id, &reflog)?,
+            Target::Worktree => self.check_out(head.id(), new_id, &reflog)?,
+            Target::RefOnly => self.move_branch(head.id(), new_id, &reflog)?,
+        }
+        let commit = self
+            .repo
+            .find_commit(new_id)
+            .map_err(git("reading the new commit"))?;
+        let revision = Revision::of(&commit);
+        tracing::info!(rev = %revision.short, reverted = ids.len(), "rollout revert committed");
+        Ok(Some(revision))
+    }
+
     /// Writes the revert commit of `reverted` on top of `head` (no ref
     /// moves yet); returns its id and message.
     fn write_commit(

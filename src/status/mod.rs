@@ -3,6 +3,7 @@
 //! the HTTP API and metrics. Critical sections are short: copy in, copy out,
 //! never `.await` under the lock.
 
+pub mod rollout;
 pub mod verdict;
 
 use std::collections::BTreeMap;
@@ -164,6 +165,9 @@ pub struct Snapshot {
     pub source_error_kind: Option<SourceErrorKind>,
     pub clusters: Vec<ClusterStatus>,
     pub apps: Vec<AppStatus>,
+    /// Waves, when `plumb.yaml` declares a rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<rollout::Report>,
 }
 
 /// Shared, cheap to clone.
@@ -178,6 +182,7 @@ struct Inner {
     source_error: Option<(SourceErrorKind, String)>,
     clusters: BTreeMap<String, ClusterStatus>,
     apps: BTreeMap<(String, String), AppStatus>,
+    rollout: Option<rollout::Report>,
 }
 
 impl Status {
@@ -197,6 +202,11 @@ impl Status {
     /// `None` once it can.
     pub fn set_source_error(&self, e: Option<(SourceErrorKind, String)>) {
         self.write().source_error = e;
+    }
+
+    /// The rollout's waves (none: no `rollout:` in `plumb.yaml`).
+    pub fn set_rollout(&self, report: Option<rollout::Report>) {
+        self.write().rollout = report;
     }
 
     pub fn set_cluster(&self, name: &str, reachable: bool, error: Option<String>) {
@@ -240,6 +250,7 @@ impl Status {
             source_error_kind: inner.source_error.as_ref().map(|(k, _)| *k),
             clusters: inner.clusters.values().cloned().collect(),
             apps: inner.apps.values().cloned().collect(),
+            rollout: inner.rollout.clone(),
         }
     }
 }
