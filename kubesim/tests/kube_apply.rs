@@ -1,5 +1,6 @@
-//! Conformance through the `kube` client: server-side apply between field
-//! managers.
+//! Conformance through the `kube` client: server-side apply (no-op
+//! re-apply, conflicts and force, field removal, list-map merges between
+//! field managers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -135,28 +136,27 @@ fn apply_deploy(containers: Value, replicas: Option<i64>) -> Value {
     d
 }
 
+/// Applies the Deployment `shared` with `containers` (and `replicas`).
+async fn apply_shared(
+    deps: &Api<Deployment>,
+    pp: &PatchParams,
+    containers: Value,
+    replicas: Option<i64>,
+) -> Result<Deployment, kube::Error> {
+    let cfg = apply_deploy(containers, replicas);
+    deps.patch("shared", pp, &Patch::Apply(cfg)).await
+}
+
 #[tokio::test]
 async fn apply_merges_list_maps_between_managers() {
     let (_sim, client) = common::start().await;
     let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let a = PatchParams::apply("team-a");
     let b = PatchParams::apply("team-b");
-    deps.patch(
-        "shared",
-        &a,
-        &Patch::Apply(apply_deploy(
-            json!([{"name": "a", "image": "a:1"}]),
-            Some(2),
-        )),
-    )
-    .await
-    .unwrap();
-    let both = deps
-        .patch(
-            "shared",
-            &b,
-            &Patch::Apply(apply_deploy(json!([{"name": "b", "image": "b:1"}]), None)),
-        )
+    apply_shared(&deps, &a, json!([{"name": "a", "image": "a:1"}]), Some(2))
+        .await
+        .unwrap();
+    let both = apply_shared(&deps, &b, json!([{"name": "b", "image": "b:1"}]), None)
         .await
         .unwrap();
     let names = |d: &Deployment| -> Vec<String> {
@@ -174,15 +174,7 @@ async fn apply_merges_list_maps_between_managers() {
     };
     assert_eq!(names(&both), ["a", "b"], "containers merge by name");
     assert_eq!(both.spec.as_ref().unwrap().replicas, Some(2));
-    let err = deps
-        .patch(
-            "shared",
-            &b,
-            &Patch::Apply(apply_deploy(
-                json!([{"name": "b", "image": "b:1"}]),
-                Some(5),
-            )),
-        )
+    let err = apply_shared(&deps, &b, json!([{"name": "b", "image": "b:1"}]), Some(5))
         .await
         .unwrap_err();
     let s = status(err);
@@ -193,13 +185,6 @@ async fn apply_merges_list_maps_between_managers() {
     );
 
     // Team A drops its container: only B's remains.
-    let after = deps
-        .patch(
-            "shared",
-            &a,
-            &Patch::Apply(apply_deploy(json!([]), Some(2))),
-        )
-        .await
-        .unwrap();
+    let after = apply_shared(&deps, &a, json!([]), Some(2)).await.unwrap();
     assert_eq!(names(&after), ["b"]);
 }
