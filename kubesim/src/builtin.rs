@@ -7,7 +7,7 @@
 //! `fieldmanager::builtin`, schemas in `schema::builtin`.
 
 use crate::fieldmanager::ListKeys;
-use crate::registry::{ResourceType, ScalePaths, Verbs};
+use crate::resource_type::{ResourceType, ScalePaths, Verbs};
 
 /// Order in which the real server (v1.28) lists its groups in `/apis`;
 /// groups it did not serve then follow, in the order they went GA.

@@ -1,9 +1,14 @@
 //! The simulated cluster: registry + store behind one lock, plus the
 //! request-independent handles (counters, faults, workload mode).
+//!
+//! It holds state and the types requests share; it must not run
+//! controllers or serve HTTP (`workload`, `controllers` and `http` build on
+//! it, never the other way round).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -13,7 +18,19 @@ use crate::faults::FaultState;
 use crate::registry::{Registry, ResourceType};
 use crate::store::Store;
 use crate::util;
-use crate::workload::WorkloadMode;
+
+/// How workload kinds get their status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "mode", content = "ms", rename_all = "camelCase")]
+pub enum WorkloadMode {
+    /// No controller: status stays as written.
+    #[default]
+    Off,
+    /// Ready (Jobs: complete) this many milliseconds after each change.
+    ReadyAfter(u64),
+    /// Never ready (Jobs: failed).
+    NeverReady,
+}
 
 /// Everything that changes under one lock (never held across `.await`).
 #[derive(Debug)]

@@ -51,6 +51,7 @@ pub mod patch;
 pub mod persist;
 pub mod proto;
 pub mod registry;
+pub mod resource_type;
 pub mod reviews;
 pub mod schema;
 pub mod selector;
@@ -59,7 +60,6 @@ pub mod store;
 pub mod tls;
 pub mod util;
 pub mod validate;
-pub mod watch;
 pub mod workload;
 
 use std::net::SocketAddr;
@@ -71,10 +71,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use cluster::Cluster;
+pub use cluster::WorkloadMode;
 pub use counters::Counters;
 pub use faults::{FaultConfig, FaultRule, Faults};
 pub use http::admin::FaultRequest;
-pub use workload::{READY_ANNOTATION, WorkloadMode};
+pub use workload::READY_ANNOTATION;
 
 /// How to start a simulator.
 #[derive(Debug, Clone)]

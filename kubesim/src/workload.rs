@@ -8,32 +8,22 @@
 //!
 //! Per object, the annotation `kubesim.dev/ready` overrides the mode:
 //! `never`, `off`, `now`, or a delay (`500ms`, `2s`, `1500`).
+//!
+//! The mode itself ([`WorkloadMode`]) is a setting the cluster holds; this
+//! controller reads it and writes status through the cluster's lock, so the
+//! cluster must not call into it (`controllers` feeds it events).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, WorkloadMode};
 use crate::registry::ResKey;
 use crate::store::{Event, EventType};
 use crate::util::{get_path, get_str, meta_str, now_rfc3339};
 
 pub const READY_ANNOTATION: &str = "kubesim.dev/ready";
-
-/// How workload kinds get their status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "mode", content = "ms", rename_all = "camelCase")]
-pub enum WorkloadMode {
-    /// No controller: status stays as written.
-    #[default]
-    Off,
-    /// Ready (Jobs: complete) this many milliseconds after each change.
-    ReadyAfter(u64),
-    /// Never ready (Jobs: failed).
-    NeverReady,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {

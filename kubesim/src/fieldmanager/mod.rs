@@ -18,6 +18,7 @@
 //! like main-resource writes (no `subresource: status` entries).
 
 mod builtin;
+mod list_keys;
 mod managed;
 mod openapi;
 mod order;
@@ -38,9 +39,9 @@ mod tests_update;
 
 use serde_json::{Map, Value};
 
+pub use list_keys::ListKeys;
 use managed::{Entry, ManagerId, Managers};
 use path::{Path, PathElement};
-pub use schema::ListKeys;
 use schema::Node;
 use set::FieldSet;
 

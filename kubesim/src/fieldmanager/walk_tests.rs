@@ -1,8 +1,8 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::fieldmanager::list_keys::ListKeys;
 use crate::fieldmanager::schema;
-use crate::fieldmanager::schema::ListKeys;
 
 fn deploy() -> ListKeys {
     ListKeys::builtin("apps", "Deployment")

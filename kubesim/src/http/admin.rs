@@ -19,10 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{error_response, json_response};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, WorkloadMode};
 use crate::error::ApiError;
 use crate::faults::FaultRule;
-use crate::workload::WorkloadMode;
 
 /// Body of `POST /kubesim/faults`: every field optional, applied together.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

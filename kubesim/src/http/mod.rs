@@ -1,5 +1,7 @@
 //! The HTTP front: routing, accounting and faults, then dispatch to the
-//! discovery, OpenAPI, resource and admin handlers.
+//! discovery, OpenAPI, resource (with its watch streams) and admin
+//! handlers. Everything that builds an HTTP response lives under here; the
+//! modules outside `http` (cluster, engine, store) must not import it.
 
 pub mod admin;
 pub mod discovery;
@@ -7,6 +9,7 @@ pub mod openapi;
 pub mod path;
 pub mod resource;
 pub mod table;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -8,8 +8,10 @@ use http::{HeaderMap, Method, header};
 use serde_json::Value;
 
 use super::{
-    Query, error_response, json_bytes, json_response, path::ResourcePath, table, verb_of,
-    wants_table,
+    Query, error_response, json_bytes, json_response,
+    path::ResourcePath,
+    table, verb_of, wants_table,
+    watch::{self, WatchParams},
 };
 use crate::cluster::{Cluster, FieldValidation, Target, WriteOpts};
 use crate::engine::delete::{self, DeleteOpts};
@@ -20,7 +22,6 @@ use crate::error::ApiError;
 use crate::patch::{self, PatchType};
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::watch::{self, WatchParams};
 
 pub async fn handle(
     cluster: Arc<Cluster>,

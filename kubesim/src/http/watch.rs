@@ -11,9 +11,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
+use super::{error_response, json_bytes, table};
 use crate::cluster::{Cluster, Served, Target, at_version};
 use crate::error::ApiError;
-use crate::http::{error_response, json_bytes, table};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Event, EventType};
 
