@@ -249,6 +249,7 @@ mod tests {
                 error: Some("refused".into()),
             }],
             apps: vec![fresh, failed, app("prod-eu", "api")],
+            rollout: None,
         };
         let t = table(&doc);
         let lines: Vec<&str> = t.lines().collect();

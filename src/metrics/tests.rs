@@ -40,6 +40,7 @@ fn snapshot(apps: Vec<AppStatus>) -> Snapshot {
         revision: None,
         source_error: None,
         source_error_kind: None,
+        rollout: None,
         clusters: vec![
             ClusterStatus {
                 name: "prod-eu".into(),

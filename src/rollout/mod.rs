@@ -220,7 +220,14 @@ impl State {
                 since: input.now,
             });
             self.last_halt = self.halt.clone();
-            if input.auto_revert && !paused && !self.reverted.contains(&target) {
+            let own_revert = self.revert_commit.as_deref() == Some(target.as_str());
+            if own_revert && input.auto_revert {
+                self.problem = Some(format!(
+                    "plumb's own revert {} failed too: not reverting it; a human must act",
+                    short(&target)
+                ));
+            }
+            if input.auto_revert && !paused && !own_revert && !self.reverted.contains(&target) {
                 self.reverted.push(target);
                 revert = self.revert_request(i);
                 if revert.is_some() {
@@ -442,6 +449,10 @@ fn give(w: &mut WaveState, revision: &str) {
     }
 }
 
+fn short(id: &str) -> &str {
+    id.get(..7).unwrap_or(id)
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -487,7 +498,8 @@ fn app_gate(look: Look<'_>, cluster: &str, app: &str, target: &str) -> Gate {
     if v.desired.as_deref() != Some(target) {
         return pending(format!("not at the revision yet ({})", v.sync.as_str()));
     }
-    if v.sync == SyncState::Failed || v.health == Some(HealthState::Degraded) {
+    let degraded = v.health == Some(HealthState::Degraded) && v.applied.as_deref() == Some(target);
+    if v.sync == SyncState::Failed || degraded {
         let what = if v.sync == SyncState::Failed {
             "Failed"
         } else {

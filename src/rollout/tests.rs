@@ -297,3 +297,27 @@ fn the_state_survives_a_json_round_trip() {
     let back: State = serde_json::from_str(&text).unwrap();
     assert_eq!(back, st);
 }
+
+#[test]
+fn plumbs_own_revert_failing_is_never_reverted() {
+    let (mut st, w, c) = (State::default(), World::default(), Control::default());
+    let (a, b, r) = (head("a"), head("b"), head("r"));
+    for t in [0, 0, 60, 61, 700, 701] {
+        step(&mut st, &w, Some(&a), &c, t);
+        w.converge(&st);
+    }
+    step(&mut st, &w, Some(&b), &c, 1000);
+    w.set("stage", "b", SyncState::Failed, HealthState::Healthy);
+    let (_, revert) = step(&mut st, &w, Some(&b), &c, 1001);
+    assert!(revert.is_some());
+    st.revert_commit = Some("r".into());
+    step(&mut st, &w, Some(&r), &c, 1002);
+    w.set("stage", "r", SyncState::Synced, HealthState::Degraded);
+    let (rep, revert) = step(&mut st, &w, Some(&r), &c, 1003);
+    assert!(
+        revert.is_none(),
+        "a revert of the revert would bring b back"
+    );
+    assert_eq!(rep.waves[0].phase, "halted");
+    assert!(st.problem.as_deref().unwrap().contains("own revert"));
+}

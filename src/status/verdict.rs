@@ -108,7 +108,13 @@ impl AppStatus {
                         self.errors =
                             vec!["standby: another replica holds the lease and applies".into()];
                     }
-                    Decision::Apply { .. } => {}
+                    Decision::Apply { .. } => {
+                        if self.applied_revision.as_deref() != Some(revision) {
+                            // A new revision on its way: what the last one
+                            // ended as (failed, synced) is not this one's.
+                            self.sync = SyncState::OutOfSync;
+                        }
+                    }
                 }
             }
         }
@@ -140,6 +146,11 @@ impl AppStatus {
             }
             None => {
                 self.sync = SyncState::Synced;
+                if self.applied_revision.as_deref() != Some(revision) {
+                    // The health seen was the previous revision's: not
+                    // known until the new objects are assessed.
+                    self.health = None;
+                }
                 self.applied_revision = Some(revision.to_string());
                 self.errors.clear();
                 self.last_sync = Some(now());
