@@ -308,6 +308,16 @@ async fn newer_commit_during_a_soak_pause_promote_and_restart() {
     let out = plumb_with(&config, &["rollout", "status"]).await;
     let t = text(&out);
     assert!(t.contains("rolling out") && t.contains("v3"), "{t}");
+    // prod's diff is against the revision its wave runs, not the branch.
+    let v2 = git(env.repo.path(), &["rev-parse", "--short=7", "HEAD~1"]);
+    let out = plumb_with(&config, &["diff", "--cluster", "us"]).await;
+    let t = text(&out);
+    assert!(t.contains(&format!("its rollout wave runs {v2}")), "{t}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "prod runs its wave's revision: {t}"
+    );
     sampler.abort();
 }
 

@@ -43,9 +43,32 @@ async fn run(
         conns.shutdown().await;
         return Ok(ExitCode::from(EXIT_ERROR));
     }
+    let head = std::sync::Arc::new(desired);
+    // With rollout waves, each cluster is diffed against its wave's revision.
+    let home = match crate::engine::daemon::home_cluster(&cfg, &conns.clusters) {
+        Some(h) if only_cluster.is_none() => Some((h, None)),
+        _ => {
+            let all = clusters::connect(&cfg, Embedded::Attach, None).await?;
+            crate::engine::daemon::home_cluster(&cfg, &all.clusters).map(|h| (h, Some(all)))
+        }
+    };
     let mut changed = false;
     let mut failed = false;
     for (name, cluster) in &conns.clusters {
+        let desired = match &home {
+            Some((h, _)) => engine::rollout::assigned(&repo, h, &head, name).await?,
+            None => Some(head.clone()),
+        };
+        let Some(desired) = desired else {
+            println!("► {name}: its rollout wave has no revision yet; nothing to diff");
+            continue;
+        };
+        if desired.revision.id != head.revision.id {
+            println!(
+                "► {name}: its rollout wave runs {} (the branch is at {})",
+                desired.revision.short, head.revision.short
+            );
+        }
         let mut worker =
             Worker::new(cluster.clone(), Status::default(), WorkerOptions::default()).read_only();
         match worker.plans(&desired, only_app.as_deref()).await {
@@ -68,6 +91,9 @@ async fn run(
                 failed = true;
             }
         }
+    }
+    if let Some((_, Some(all))) = home {
+        all.shutdown().await;
     }
     conns.shutdown().await;
     Ok(match (failed, changed) {

@@ -347,3 +347,39 @@ fn hand(tx: &watch::Sender<Option<Arc<Desired>>>, desired: Option<Arc<Desired>>)
         !same
     });
 }
+
+/// What `cluster` runs under the rollout recorded in `home` (for `plumb
+/// diff`): the head when there are no waves or the cluster is in none; its
+/// wave's revision, rendered, otherwise (`None`: its wave has none yet).
+pub async fn assigned(
+    repo: &Repo,
+    home: &Cluster,
+    head: &Arc<Desired>,
+    cluster: &str,
+) -> Result<Option<Arc<Desired>>, super::EngineError> {
+    let waves = match &head.config {
+        Ok(cfg) => cfg.waves(),
+        Err(_) => Vec::new(),
+    };
+    if waves.is_empty() {
+        return Ok(Some(head.clone()));
+    }
+    let state: State = match crate::records::read_document(home, STATE_RECORD).await {
+        Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
+        Ok(None) => State::default(),
+        Err(e) => {
+            warn!("reading the rollout's state: {e}; assuming the head everywhere");
+            return Ok(Some(head.clone()));
+        }
+    };
+    match state.assignment(&waves, cluster) {
+        crate::rollout::Assignment::Branch => Ok(Some(head.clone())),
+        crate::rollout::Assignment::Wave(None) => Ok(None),
+        crate::rollout::Assignment::Wave(Some(id)) if id == head.revision.id => {
+            Ok(Some(head.clone()))
+        }
+        crate::rollout::Assignment::Wave(Some(id)) => {
+            Ok(Some(Arc::new(repo.render_revision(id).await?)))
+        }
+    }
+}
