@@ -124,6 +124,7 @@ impl Daemon {
                 clusters: to_clusters,
                 leader: leader_rx.clone(),
                 poke: poke.clone(),
+                conns: conns.clusters.clone(),
             },
             stop_rx.clone(),
         )));

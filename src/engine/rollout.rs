@@ -43,6 +43,9 @@ pub struct Rollouts {
     pub leader: watch::Receiver<bool>,
     /// Wakes the git follower after a revert is committed.
     pub poke: Arc<Notify>,
+    /// Every cluster's connection: on a first start (no record yet) a wave
+    /// starts from the revision its clusters last synced.
+    pub conns: BTreeMap<String, Arc<Cluster>>,
 }
 
 /// What the task carries from one look to the next.
@@ -148,7 +151,7 @@ impl Rollouts {
                         warn!("{STATE_RECORD}: unreadable, starting the rollout afresh: {e}");
                         State::default()
                     }
-                    None => State::default(),
+                    None => self.first_state(m).await,
                 };
                 m.written = serde_json::to_string(&state).ok();
                 m.state = Some(state);
@@ -159,6 +162,29 @@ impl Rollouts {
                 false
             }
         }
+    }
+
+    /// No record yet (waves just declared): each wave starts from the
+    /// revision its first cluster last synced, so a wave the head has not
+    /// reached keeps running, and correcting, what it ran.
+    async fn first_state(&self, m: &Memory) -> State {
+        let waves = m.config.as_ref().map(RepoConfig::waves).unwrap_or_default();
+        let mut state = State::default();
+        for w in &waves {
+            let mut revision = None;
+            for c in w.clusters.iter().filter_map(|c| self.conns.get(c)) {
+                if let Ok(Some(rev)) = crate::records::read_synced_revision(c).await {
+                    revision = Some(rev);
+                    break;
+                }
+            }
+            state.waves.push(crate::rollout::WaveState {
+                name: w.name.clone(),
+                revision,
+                ..Default::default()
+            });
+        }
+        state
     }
 
     /// One decision over the waves; commits a revert if asked; persists.

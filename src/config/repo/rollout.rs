@@ -139,3 +139,77 @@ impl RepoConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "\
+clusters:
+  stage: { labels: { env: staging } }
+  eu: { labels: { env: prod, region: eu } }
+  us: { labels: { env: prod, region: us } }
+  lab: {}
+rollout:
+  waves:
+    - { name: canary, clusters: { selector: { env: staging } }, soak: 2m }
+    - { name: prod, clusters: { selector: { env: prod } } }
+";
+
+    fn err(text: &str) -> String {
+        RepoConfig::parse("plumb.yaml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn waves_resolve_their_clusters_and_the_rest_follow_the_branch() {
+        let cfg = RepoConfig::parse("plumb.yaml", BASE).unwrap();
+        let waves = cfg.waves();
+        assert_eq!(waves.len(), 2);
+        assert_eq!(waves[0].clusters, ["stage"]);
+        assert_eq!(waves[0].soak, std::time::Duration::from_secs(120));
+        assert_eq!(waves[1].clusters, ["eu", "us"]);
+        assert_eq!(waves[1].soak, std::time::Duration::ZERO);
+        assert_eq!(cfg.clusters_in_no_wave(), ["lab"]);
+    }
+
+    #[test]
+    fn a_cluster_in_two_waves_is_an_error_at_the_second() {
+        let e = err(&BASE.replace("{ selector: { env: staging } }", "{ names: [stage, eu] }"));
+        assert!(
+            e.contains("plumb.yaml:9:")
+                && e.contains("cluster \"eu\" is in wave \"canary\" and in wave \"prod\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_labels_empty_waves_duplicates_and_bad_soaks_are_errors_with_lines() {
+        let e = err(&BASE.replace("selector: { env: staging }", "selector: { tier: staging }"));
+        assert!(
+            e.contains("plumb.yaml:8:") && e.contains("no cluster has the label \"tier\""),
+            "{e}"
+        );
+        assert!(e.contains("wave \"canary\" has no cluster"), "{e}");
+        let e = err(&BASE.replace("name: prod,", "name: canary,"));
+        assert!(
+            e.contains("wave \"canary\" is also rollout.waves[0]"),
+            "{e}"
+        );
+        let e = err(&BASE.replace("soak: 2m", "soak: 2 minutes"));
+        assert!(
+            e.contains("plumb.yaml:8:") && e.contains("invalid duration"),
+            "{e}"
+        );
+        let e = err(&BASE
+            .replace("{ names: [x] }", "")
+            .replace("{ selector: { env: prod } }", "{ names: [nowhere] }"));
+        assert!(e.contains("unknown cluster \"nowhere\""), "{e}");
+        let e = err("clusters: {}\nrollout: { waves: [] }\n");
+        assert!(
+            e.contains("plumb.yaml:2:") && e.contains("give at least one wave"),
+            "{e}"
+        );
+    }
+}
