@@ -19,8 +19,7 @@ use std::sync::{OnceLock, RwLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::kustomize::Inputs;
-use super::sources::{export, shown};
+use super::export::{Inputs, export, shown};
 use super::tool::{self, ToolError};
 use super::{AppContext, RenderError, SourceFile, Tree};
 use crate::config::repo::HelmSpec;
@@ -282,8 +281,8 @@ pub fn render(
     };
     let inline = work.path().join("plumb-values.json");
     export(tree, &inputs, &root)
-        .and_then(|_| std::fs::create_dir_all(&home).map_err(|e| e.to_string()))
-        .and_then(|_| std::fs::write(&inline, plan.values.to_string()).map_err(|e| e.to_string()))
+        .and_then(|_| Ok(std::fs::create_dir_all(&home)?))
+        .and_then(|_| Ok(std::fs::write(&inline, plan.values.to_string())?))
         .map_err(|e| at_chart(format!("cannot export the commit's files: {e}")))?;
     let mut args: Vec<OsString> = vec![
         "template".into(),

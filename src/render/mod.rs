@@ -20,6 +20,7 @@
 pub mod alerts;
 pub mod dashboards;
 pub mod desired;
+pub mod export;
 pub mod generated;
 mod gotemplate;
 pub mod helm;
