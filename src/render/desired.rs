@@ -49,6 +49,12 @@ pub struct Desired {
 }
 
 impl Desired {
+    /// Why the revision's config is unusable, as shown to people; `None`
+    /// when it is usable.
+    pub fn config_error(&self) -> Option<String> {
+        self.config.as_ref().err().map(ToString::to_string)
+    }
+
     /// Every error in the revision, for `plumb validate`.
     pub fn errors(&self) -> Vec<String> {
         let mut out = Vec::new();
