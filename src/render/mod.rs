@@ -135,6 +135,73 @@ impl AppContext<'_> {
         v.extend(self.app.vars.iter().map(|(k, s)| (k.clone(), s.0.clone())));
         v
     }
+
+    /// The app's setting `key` (`path`, `helm.chart`...) with `${var}`
+    /// expanded.
+    pub fn expand(&self, key: &str, text: &str) -> Result<String, SettingError> {
+        vars::expand(text, &self.vars()).map_err(|errs| SettingError::Vars {
+            app: self.app_name.to_string(),
+            key: key.to_string(),
+            problems: errs.into_iter().map(|e| e.message).collect(),
+        })
+    }
+
+    /// The app's setting `key` naming a folder of the repository, expanded
+    /// and refused when it is not a relative path inside it.
+    pub fn repo_folder(&self, key: &str, text: &str) -> Result<String, SettingError> {
+        let dir = self.expand(key, text.trim_end_matches('/'))?;
+        if dir.is_empty() || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
+            return Err(SettingError::NotInRepo {
+                app: self.app_name.to_string(),
+                key: key.to_string(),
+                value: dir,
+                cluster: self.cluster_name.to_string(),
+            });
+        }
+        Ok(dir)
+    }
+}
+
+/// Why an app's setting (`path`, `helm.*`) is unusable on a cluster; each
+/// message names it as `apps.<app>.<key>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    /// `${var}` references that do not expand.
+    #[error("apps.{app}.{key}: {}", joined(problems))]
+    Vars {
+        app: String,
+        key: String,
+        problems: Vec<vars::VarProblem>,
+    },
+    /// A folder that is not a relative path inside the repository.
+    #[error(
+        "apps.{app}.{key}: \"{value}\" (on cluster {cluster}) must be a relative path inside the repository"
+    )]
+    NotInRepo {
+        app: String,
+        key: String,
+        value: String,
+        cluster: String,
+    },
+    /// A file reference that climbs out of the repository.
+    #[error("apps.{app}.{key}: \"{value}\" leaves the repository")]
+    LeavesRepo {
+        app: String,
+        key: String,
+        value: String,
+    },
+    /// Several settings at once (each of a Helm app's `values`).
+    #[error("{}", joined(.0))]
+    Several(Vec<SettingError>),
+}
+
+/// Messages joined with `; `.
+fn joined<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Whether render reads a file at all (path relative to the app's folder):

@@ -6,7 +6,7 @@
 
 use super::export::shown;
 use super::kustomize;
-use super::{AppContext, RenderError, SourceFile, Tree};
+use super::{AppContext, RenderError, SettingError, SourceFile, Tree};
 use crate::model::Origin;
 
 fn at(tree: &dyn Tree, dir: &str, message: String) -> RenderError {
@@ -22,25 +22,14 @@ fn at(tree: &dyn Tree, dir: &str, message: String) -> RenderError {
 
 /// The app's folder on this cluster: `path` with `${var}` expanded (cluster
 /// vars, then the app's), so one app may pick an overlay per cluster.
-pub fn app_dir(ctx: &AppContext<'_>) -> Result<String, String> {
-    let raw = ctx.app.path.trim_end_matches('/');
-    let dir = super::vars::expand(raw, &ctx.vars()).map_err(|errs| {
-        let msgs: Vec<String> = errs.into_iter().map(|e| e.message).collect();
-        format!("apps.{}.path: {}", ctx.app_name, msgs.join("; "))
-    })?;
-    if dir.is_empty() || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
-        return Err(format!(
-            "apps.{}.path: \"{dir}\" (on cluster {}) must be a relative path inside the repository",
-            ctx.app_name, ctx.cluster_name
-        ));
-    }
-    Ok(dir)
+pub fn app_dir(ctx: &AppContext<'_>) -> Result<String, SettingError> {
+    ctx.repo_folder("path", &ctx.app.path)
 }
 
 /// Every input file of the app (manifests, dashboards, alerts), or for a
 /// Kustomize app its build's output plus its dashboards and alerts.
 pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError> {
-    let dir = app_dir(ctx).map_err(|m| at(tree, &ctx.app.path, m))?;
+    let dir = app_dir(ctx).map_err(|e| at(tree, &ctx.app.path, e.to_string()))?;
     let entries = tree.list(&dir).map_err(|e| {
         let msg = if ctx.app.path.contains("${") {
             format!(
