@@ -31,7 +31,7 @@ mod scalar;
 
 use builder::Builder;
 pub use json::parse_json_documents;
-pub use scalar::Schema;
+pub use scalar::{ScalarError, Schema};
 
 /// A 1-based line and column in a YAML text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -100,14 +100,19 @@ pub enum YamlError {
         code: String,
         why: &'static str,
     },
-    #[error("{pos}: tag {tag}: {message}")]
+    #[error("{pos}: tag {tag}: {problem}")]
     Tag {
         pos: Pos,
         tag: String,
-        message: String,
+        #[source]
+        problem: ScalarError,
     },
-    #[error("{pos}: {message}")]
-    Scalar { pos: Pos, message: String },
+    #[error("{pos}: {problem}")]
+    Scalar {
+        pos: Pos,
+        #[source]
+        problem: ScalarError,
+    },
     #[error("{pos}: JSON syntax error: {message}")]
     Json { pos: Pos, message: String },
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::scalar::{Schema, resolve_scalar, tag_name};
+use super::scalar::{ScalarError, Schema, resolve_scalar, tag_name};
 use super::{Document, Limits, Pos, SUBST_MARK, YamlError, join_index, join_key};
 
 /// A node under construction.
@@ -222,14 +222,14 @@ impl Builder {
             && (text.contains("${") || text.contains(SUBST_MARK));
         let value = match resolve_scalar(text, style, tag.as_ref(), self.schema) {
             Ok(v) => v,
-            Err(message) => {
+            Err(problem) => {
                 self.fail(match tag.as_ref() {
                     Some(tag) => YamlError::Tag {
                         pos,
                         tag: tag_name(tag),
-                        message,
+                        problem,
                     },
-                    None => YamlError::Scalar { pos, message },
+                    None => YamlError::Scalar { pos, problem },
                 });
                 return;
             }
@@ -282,7 +282,7 @@ impl Builder {
                 };
                 self.fail(YamlError::Tag {
                     pos,
-                    message: format!("not allowed on a {what} (only {want} is)"),
+                    problem: ScalarError::WrongNode { what, want },
                     tag: name,
                 });
                 return;
