@@ -328,12 +328,12 @@ pub fn key(
 ) -> Option<String> {
     let plan = plan(ctx, spec, app_dir).ok()?;
     let mut h = Sha256::new();
-    h.update(format!(
-        "{:?} {:?} {:?}\n",
-        tool::tools().helm,
-        plan.kube_version,
-        plan.api_versions
-    ));
+    // A stable encoding of the tool and capabilities (JSON, never a Debug
+    // form); a helm path that is not UTF-8 leaves the app without a key.
+    let tool_and_caps =
+        serde_json::to_string(&(&tool::tools().helm, &plan.kube_version, &plan.api_versions))
+            .ok()?;
+    h.update(format!("{tool_and_caps}\n"));
     h.update(format!("chart {} {}\n", plan.chart, tree.key(&plan.chart)?));
     for f in &plan.values_files {
         h.update(format!("values {f} "));

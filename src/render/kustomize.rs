@@ -154,7 +154,11 @@ pub fn join_path(dir: &str, entry: &str) -> Option<String> {
 pub fn key(tree: &dyn Tree, dir: &str) -> Option<String> {
     let inputs = inputs(tree, dir).ok()?;
     let mut h = Sha256::new();
-    h.update(format!("{:?}", runner(tool::tools()).ok()));
+    // The tool by its command line (never a Debug form).
+    match runner(tool::tools()) {
+        Ok(r) => h.update(format!("runner {r}\n")),
+        Err(_) => h.update("runner none\n"),
+    }
     // A folder's content id names every file in it: a file is covered by
     // its folder's id, so the key costs a lookup per folder, not a read of
     // every file (a base listing 200 manifests is one id, not 200 reads).
