@@ -47,6 +47,34 @@ fn key() -> Vec<(String, String)> {
     vec![(String::new(), "ConfigMap".into())]
 }
 
+/// Server-side applies `obj` (as plumb does, but without telling the
+/// cache: to the cache it is someone else's write); the server's answer.
+async fn write(cluster: &Cluster, kind: &Kind, obj: &Value) -> Value {
+    let name = obj["metadata"]["name"].as_str().unwrap();
+    let answer = cluster
+        .apply_raw(kind, Some("default"), name, obj, false)
+        .await
+        .unwrap();
+    serde_json::from_slice(&answer).unwrap()
+}
+
+/// A cache of ConfigMaps that has listed once, and its wake-ups.
+async fn ready_cache(
+    cluster: &Arc<Cluster>,
+    kind: &Kind,
+) -> (LiveCache, mpsc::UnboundedReceiver<String>) {
+    let (wake, woken) = mpsc::unbounded_channel();
+    let cache = LiveCache::new(cluster.clone(), wake);
+    cache.ensure(kind);
+    assert!(cache.wait_ready(&key(), WAIT).await);
+    (cache, woken)
+}
+
+/// The next app woken.
+async fn next_wake(woken: &mut mpsc::UnboundedReceiver<String>) -> Option<String> {
+    tokio::time::timeout(WAIT, woken.recv()).await.unwrap()
+}
+
 /// Waits until `f` holds, polling the cache.
 async fn until(what: &str, f: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -61,16 +89,7 @@ async fn a_kind_is_ready_after_its_first_list_and_holds_only_plumbs_objects() {
     let (_sim, cluster) = cluster().await;
     let kind = cluster.resolve("v1", "ConfigMap").await.unwrap();
     for (name, app) in [("mine", Some("web")), ("theirs", None)] {
-        cluster
-            .apply_raw(
-                &kind,
-                Some("default"),
-                name,
-                &configmap(name, app, "1"),
-                false,
-            )
-            .await
-            .unwrap();
+        write(&cluster, &kind, &configmap(name, app, "1")).await;
     }
     let (wake, _woken) = mpsc::unbounded_channel();
     let cache = LiveCache::new(cluster.clone(), wake);
@@ -92,38 +111,15 @@ async fn a_kind_is_ready_after_its_first_list_and_holds_only_plumbs_objects() {
 async fn an_edit_by_someone_else_wakes_the_app_and_a_delete_empties_the_cache() {
     let (_sim, cluster) = cluster().await;
     let kind = cluster.resolve("v1", "ConfigMap").await.unwrap();
-    let (wake, mut woken) = mpsc::unbounded_channel();
-    let cache = LiveCache::new(cluster.clone(), wake);
-    cache.ensure(&kind);
-    assert!(cache.wait_ready(&key(), WAIT).await);
+    let (cache, mut woken) = ready_cache(&cluster, &kind).await;
 
-    cluster
-        .apply_raw(
-            &kind,
-            Some("default"),
-            "cm",
-            &configmap("cm", Some("web"), "1"),
-            false,
-        )
-        .await
-        .unwrap();
-    let got = tokio::time::timeout(WAIT, woken.recv()).await.unwrap();
-    assert_eq!(got.as_deref(), Some("web"));
+    write(&cluster, &kind, &configmap("cm", Some("web"), "1")).await;
+    assert_eq!(next_wake(&mut woken).await.as_deref(), Some("web"));
     until("the object is cached", || cache.live(&id("cm")).is_some()).await;
     let first = cache.live(&id("cm")).unwrap();
 
-    cluster
-        .apply_raw(
-            &kind,
-            Some("default"),
-            "cm",
-            &configmap("cm", Some("web"), "2"),
-            false,
-        )
-        .await
-        .unwrap();
-    let got = tokio::time::timeout(WAIT, woken.recv()).await.unwrap();
-    assert_eq!(got.as_deref(), Some("web"));
+    write(&cluster, &kind, &configmap("cm", Some("web"), "2")).await;
+    assert_eq!(next_wake(&mut woken).await.as_deref(), Some("web"));
     until("the new version is cached", || {
         cache
             .live(&id("cm"))
@@ -144,22 +140,9 @@ async fn an_edit_by_someone_else_wakes_the_app_and_a_delete_empties_the_cache() 
 async fn plumbs_own_write_is_known_by_version_and_forgotten_on_remove() {
     let (_sim, cluster) = cluster().await;
     let kind = cluster.resolve("v1", "ConfigMap").await.unwrap();
-    let (wake, _woken) = mpsc::unbounded_channel();
-    let cache = LiveCache::new(cluster.clone(), wake);
-    cache.ensure(&kind);
-    assert!(cache.wait_ready(&key(), WAIT).await);
+    let (cache, _woken) = ready_cache(&cluster, &kind).await;
 
-    let answer = cluster
-        .apply_raw(
-            &kind,
-            Some("default"),
-            "cm",
-            &configmap("cm", Some("web"), "1"),
-            false,
-        )
-        .await
-        .unwrap();
-    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    let answer = write(&cluster, &kind, &configmap("cm", Some("web"), "1")).await;
     let (oid, live) = LiveObject::from_value(&answer).unwrap();
     let rv = live.resource_version.clone();
     let fingerprint = live.fingerprint.clone();
