@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_cluster_scoped_custom_resource_still_comes_before_every_namespaced_object() {
-        let ids = vec![id("ConfigMap", Some("a")), id("Widget", None)];
+        let ids = [id("ConfigMap", Some("a")), id("Widget", None)];
         assert_eq!(batches(ids.iter().enumerate()), vec![vec![1], vec![0]]);
     }
 
