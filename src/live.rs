@@ -303,3 +303,6 @@ impl WatchContext {
         Some((id, live))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -54,7 +54,10 @@ invalid type: sequence, expected a string";
 struct Log;
 
 impl CommitLog for Log {
-    fn log(&self, _limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, String>> {
+    fn log(
+        &self,
+        _limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<Revision>, plumb::http::LogError>> {
         let rev = |c: char, subject: &str| Revision {
             id: std::iter::repeat_n(c, 40).collect(),
             short: std::iter::repeat_n(c, 7).collect(),

@@ -9,6 +9,7 @@ mod daemon;
 mod plumb;
 mod report;
 mod sim;
+mod table;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -194,12 +195,7 @@ async fn run(args: Args) -> Result<()> {
     let cpu_start = report::CpuSnapshot::take();
     let loadavg_start = report::loadavg();
     let monorepo_sizes = parse_monorepo(&args.monorepo)?;
-    if args.commits == 0 || args.drifts == 0 {
-        bail!("--commits and --drifts must be at least 1");
-    }
-    if args.drifts * 2 > args.objects || args.commits * 2 > args.objects {
-        bail!("--objects must be at least twice --commits and --drifts");
-    }
+    check_args(&args)?;
     let bin = plumb_binary(args.plumb.clone())?;
     let plumb_source = bin.clone();
     let bin = plumb::Binary {
@@ -207,23 +203,7 @@ async fn run(args: Args) -> Result<()> {
         rust_log: args.daemon_log.clone(),
     };
     let kubectl = baseline::find_kubectl(args.kubectl.as_deref())?;
-    let temp;
-    let root = match &args.workdir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            let shm = Path::new("/dev/shm");
-            let mut b = tempfile::Builder::new();
-            b.prefix("plumb-bench");
-            temp = match b.tempdir_in(shm) {
-                Ok(t) if shm.is_dir() => t,
-                _ => b.tempdir()?,
-            };
-            temp.path().to_path_buf()
-        }
-    };
+    let (root, _temp) = work_root(&args)?;
     // Run copies from the work folder (tmpfs by default): starting them
     // then never waits for a disk that other work may keep busy.
     let bin = plumb::Binary {
@@ -240,15 +220,93 @@ async fn run(args: Args) -> Result<()> {
         args.clusters,
         root.display()
     ));
+    let base = baselines(&w, &root, args.concurrency, &kubectl, &p).await?;
+    let main = plumb_run(&w, &root, &bin, &args, &p).await?;
+    let monorepo = monorepo_series(&args, &monorepo_sizes, &main.commits, &root, &bin, &p).await?;
 
+    let report = Report::new(report::Inputs {
+        cpu_start,
+        loadavg_start,
+        wall_seconds: p.0.elapsed().as_secs_f64(),
+        objects: args.objects,
+        apps: args.apps,
+        clusters: args.clusters,
+        workload: &w,
+        plumb_bin: &plumb_source,
+        managed: main.managed,
+        floor: base.floor,
+        variants: base.variants,
+        kubectl: base.kubectl,
+        initial: main.initial,
+        noop: main.noop,
+        restart: main.restart,
+        commits: main.commits,
+        drifts: main.drifts,
+        monorepo,
+        peak_rss_kb: main.peak_rss_kb,
+        rss_after_sync_kb: main.rss_after_sync_kb,
+        rss_before_restart_kb: main.rss_before_restart_kb,
+        warnings: main.warnings,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        eprint!("{}", report.table());
+    } else {
+        print!("{}", report.table());
+    }
+    p.say("done");
+    Ok(())
+}
+
+/// Refuses sample counts the workload cannot serve.
+fn check_args(args: &Args) -> Result<()> {
+    if args.commits == 0 || args.drifts == 0 {
+        bail!("--commits and --drifts must be at least 1");
+    }
+    if args.drifts * 2 > args.objects || args.commits * 2 > args.objects {
+        bail!("--objects must be at least twice --commits and --drifts");
+    }
+    Ok(())
+}
+
+/// The folder the run works in: `--workdir`, else a temporary folder (in
+/// /dev/shm when there is one), removed when the returned guard drops.
+fn work_root(args: &Args) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if let Some(d) = &args.workdir {
+        std::fs::create_dir_all(d)?;
+        return Ok((d.clone(), None));
+    }
+    let shm = Path::new("/dev/shm");
+    let mut b = tempfile::Builder::new();
+    b.prefix("plumb-bench");
+    let temp = match b.tempdir_in(shm) {
+        Ok(t) if shm.is_dir() => t,
+        _ => b.tempdir()?,
+    };
+    Ok((temp.path().to_path_buf(), Some(temp)))
+}
+
+/// What plumb is measured against.
+struct Baselines {
+    floor: baseline::Floor,
+    variants: Vec<baseline::FloorVariant>,
+    kubectl: baseline::Kubectl,
+}
+
+/// The write floor (raw server-side applies), its variants, and kubectl.
+async fn baselines(
+    w: &Workload,
+    root: &Path,
+    concurrency: usize,
+    kubectl: &Path,
+    p: &Progress,
+) -> Result<Baselines> {
     p.say(&format!(
-        "write floor: raw server-side apply, {} in flight per cluster",
-        args.concurrency
+        "write floor: raw server-side apply, {concurrency} in flight per cluster"
     ));
-    let floor = baseline::floor(&w, &root.join("floor"), args.concurrency).await?;
+    let floor = baseline::floor(w, &root.join("floor"), concurrency).await?;
     p.say(&format!("write floor: {:.2} s", floor.seconds));
-    let variants =
-        baseline::floor_variants(&w, &root.join("floor-variants"), args.concurrency).await?;
+    let variants = baseline::floor_variants(w, &root.join("floor-variants"), concurrency).await?;
     for v in &variants {
         p.say(&format!(
             "write floor variant, {}: {:.2} s",
@@ -257,11 +315,40 @@ async fn run(args: Args) -> Result<()> {
     }
 
     p.say(&format!("kubectl baseline: {}", kubectl.display()));
-    let kubectl = baseline::kubectl(&w, &root.join("kubectl"), &kubectl).await?;
+    let kubectl = baseline::kubectl(w, &root.join("kubectl"), kubectl).await?;
     p.say(&format!("kubectl: {:.2} s", kubectl.seconds));
+    Ok(Baselines {
+        floor,
+        variants,
+        kubectl,
+    })
+}
 
+/// What the main plumb run measured.
+struct PlumbRun {
+    managed: usize,
+    initial: plumb::InitialSync,
+    noop: plumb::NoOp,
+    restart: plumb::NoOp,
+    commits: Vec<plumb::CommitSample>,
+    drifts: Vec<plumb::DriftSample>,
+    peak_rss_kb: u64,
+    rss_after_sync_kb: u64,
+    rss_before_restart_kb: u64,
+    warnings: Vec<String>,
+}
+
+/// plumb on the main workload: initial sync, a no-op commit, one-object
+/// commits, out-of-band edits, then a no-op restart.
+async fn plumb_run(
+    w: &Workload,
+    root: &Path,
+    bin: &plumb::Binary,
+    args: &Args,
+    p: &Progress,
+) -> Result<PlumbRun> {
     p.say("plumb: initial sync");
-    let mut env = plumb::Env::setup(w.clone(), &root.join("plumb"), &bin).await?;
+    let mut env = plumb::Env::setup(w.clone(), &root.join("plumb"), bin).await?;
     let managed = env.w.objects_per_cluster() * env.sims.len();
     let initial = env.initial_sync().await?;
     let rss_after_sync_kb = env.running_hwm_kb()?;
@@ -295,17 +382,40 @@ async fn run(args: Args) -> Result<()> {
     p.say("plumb: no-op restart");
     let restart = env.noop_restart().await?;
     let peak_rss_kb = env.peak_rss_kb()?;
-    let main_warnings = env
+    let warnings = env
         .daemon
         .as_ref()
         .map(|d| d.warnings_since(d.started))
         .unwrap_or_default();
     env.shutdown().await?;
+    Ok(PlumbRun {
+        managed,
+        initial,
+        noop,
+        restart,
+        commits,
+        drifts,
+        peak_rss_kb,
+        rss_after_sync_kb,
+        rss_before_restart_kb,
+        warnings,
+    })
+}
 
+/// The same objects over each app count of `--monorepo`: one-app commit
+/// latency per size (the main run's commits stand for its own app count).
+async fn monorepo_series(
+    args: &Args,
+    sizes: &[usize],
+    commits: &[plumb::CommitSample],
+    root: &Path,
+    bin: &plumb::Binary,
+    p: &Progress,
+) -> Result<Vec<Monorepo>> {
     let mut monorepo = Vec::new();
-    for &apps in &monorepo_sizes {
+    for &apps in sizes {
         if apps == args.apps {
-            monorepo.push(Monorepo::of(apps, args.objects, &commits, None, None));
+            monorepo.push(Monorepo::of(apps, args.objects, commits, None, None));
             continue;
         }
         if apps > args.objects {
@@ -314,64 +424,45 @@ async fn run(args: Args) -> Result<()> {
             ));
             continue;
         }
-        p.say(&format!(
-            "monorepo: {} objects over {apps} apps: initial sync",
-            args.objects
-        ));
-        let w = Workload::new(args.objects, apps, args.clusters)?.with_layout(args.layout);
-        let mut env = plumb::Env::setup(w, &root.join(format!("monorepo-{apps}")), &bin).await?;
-        let sync = env.initial_sync().await?;
-        p.say(&format!(
-            "monorepo: {apps} apps: initial sync {:.2} s; {} one-app commits",
-            sync.seconds, args.monorepo_commits
-        ));
-        let k = args.monorepo_commits.max(1);
-        let mut samples = Vec::new();
-        for i in 0..k {
-            let index = (i * n / k + i) % n;
-            samples.push(env.change_one(index, &format!("m{i}")).await?);
-        }
-        let rss = env.peak_rss_kb()?;
-        env.shutdown().await?;
-        monorepo.push(Monorepo::of(
-            apps,
-            args.objects,
-            &samples,
-            Some(sync.seconds),
-            Some(rss),
-        ));
+        monorepo.push(monorepo_size(args, apps, root, bin, p).await?);
     }
+    Ok(monorepo)
+}
 
-    let report = Report::new(report::Inputs {
-        cpu_start,
-        loadavg_start,
-        wall_seconds: p.0.elapsed().as_secs_f64(),
-        objects: args.objects,
-        apps: args.apps,
-        clusters: args.clusters,
-        workload: &w,
-        plumb_bin: &plumb_source,
-        managed,
-        floor,
-        variants,
-        kubectl,
-        initial,
-        noop,
-        restart,
-        commits,
-        drifts,
-        monorepo,
-        peak_rss_kb,
-        rss_after_sync_kb,
-        rss_before_restart_kb,
-        warnings: main_warnings,
-    });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        eprint!("{}", report.table());
-    } else {
-        print!("{}", report.table());
+/// One monorepo size: initial sync, then `--monorepo-commits` one-app
+/// commits.
+async fn monorepo_size(
+    args: &Args,
+    apps: usize,
+    root: &Path,
+    bin: &plumb::Binary,
+    p: &Progress,
+) -> Result<Monorepo> {
+    let n = args.objects;
+    p.say(&format!(
+        "monorepo: {} objects over {apps} apps: initial sync",
+        args.objects
+    ));
+    let w = Workload::new(args.objects, apps, args.clusters)?.with_layout(args.layout);
+    let mut env = plumb::Env::setup(w, &root.join(format!("monorepo-{apps}")), bin).await?;
+    let sync = env.initial_sync().await?;
+    p.say(&format!(
+        "monorepo: {apps} apps: initial sync {:.2} s; {} one-app commits",
+        sync.seconds, args.monorepo_commits
+    ));
+    let k = args.monorepo_commits.max(1);
+    let mut samples = Vec::new();
+    for i in 0..k {
+        let index = (i * n / k + i) % n;
+        samples.push(env.change_one(index, &format!("m{i}")).await?);
     }
-    p.say("done");
-    Ok(())
+    let rss = env.peak_rss_kb()?;
+    env.shutdown().await?;
+    Ok(Monorepo::of(
+        apps,
+        args.objects,
+        &samples,
+        Some(sync.seconds),
+        Some(rss),
+    ))
 }

@@ -15,10 +15,12 @@
 //! 4. Prune in reverse order, only after every write succeeded.
 //! 5. Write the final inventory (only if it changed).
 
+mod dry_run;
+mod error;
 pub mod order;
+mod prune;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -26,10 +28,13 @@ use serde_json::Value;
 
 use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
 use crate::live::LiveCache;
-use crate::model::{Action, ChangeSet, DesiredObject, DesiredSet, ObjectRef, Origin};
+use crate::model::{Action, ChangeSet, DesiredObject, DesiredSet, ObjectRef};
 use crate::plan::LiveObject;
 use crate::records::{self, Entry, HashKey, Inventory};
-use order::{Stage, is_crd, kind_rank, stage_of};
+use dry_run::resource_version;
+pub use error::{ApplyError, ObjectFailure};
+use error::{failure, sorted};
+use order::{Stage, is_crd, stage_of};
 
 /// What one app allows apply to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,64 +61,6 @@ impl Default for ApplyOptions {
             crd_timeout: Duration::from_secs(30),
         }
     }
-}
-
-/// One object that could not be written (or deleted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectFailure {
-    pub id: ObjectRef,
-    pub origin: Option<Origin>,
-    pub message: String,
-}
-
-impl fmt::Display for ObjectFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.origin {
-            Some(o) => write!(f, "{o}: {}: {}", self.id, self.message),
-            None => write!(f, "{}: {}", self.id, self.message),
-        }
-    }
-}
-
-/// Why an app's revision was not (fully) applied.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ApplyError {
-    /// The dry-run rejected objects: nothing of the stage was written.
-    #[error("rejected by the API server, nothing applied:\n{}", list(.0))]
-    Rejected(Vec<ObjectFailure>),
-    /// Objects exist in the cluster without plumb having created them, and
-    /// the app does not adopt: nothing of the stage was written.
-    #[error("refused to take over objects plumb did not create, nothing applied:\n{}", list(.0))]
-    NotAdopted(Vec<ObjectFailure>),
-    /// Writes failed after the dry-run passed; pruning was skipped.
-    #[error("{} object(s) failed to apply:\n{}", .0.len(), list(.0))]
-    WriteFailed(Vec<ObjectFailure>),
-    /// Deletes failed; the objects stay in the inventory and are retried.
-    #[error("{} object(s) failed to prune:\n{}", .0.len(), list(.0))]
-    PruneFailed(Vec<ObjectFailure>),
-    /// The inventory could not be written (the cluster's answer kept).
-    #[error("the inventory could not be written: {0}")]
-    Inventory(#[source] std::sync::Arc<records::StoreError>),
-    /// The live cache has not listed the app's kinds yet: nothing planned,
-    /// retried (the inventories are still good).
-    #[error("{0}")]
-    NotReady(String),
-    #[error("CRD {name} was not established within {timeout:?}")]
-    CrdNotEstablished { name: String, timeout: Duration },
-}
-
-impl ApplyError {
-    /// Retryable errors are those of a flaky cluster, not of the revision.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, ApplyError::Rejected(_) | ApplyError::NotAdopted(_))
-    }
-}
-
-fn list(v: &[ObjectFailure]) -> String {
-    v.iter()
-        .map(|f| format!("  {f}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// What applying one app produced.
@@ -328,56 +275,6 @@ impl Run<'_> {
         }
     }
 
-    /// Dry-runs the objects `which`. A planned create whose dry-run finds
-    /// the object stored (the answer has a resourceVersion; a would-be
-    /// create has none) existed without plumb: it is adopted, visibly, or
-    /// refused when the app does not adopt.
-    async fn dry_run(&mut self, writes: &[Write<'_>], which: &[usize]) -> Result<(), ApplyError> {
-        let results = self.fan_out(writes, which, true).await;
-        let mut failures = Vec::new();
-        let mut foreign = Vec::new();
-        for (i, r) in results {
-            match r {
-                Err(e) => failures.push(failure(writes[i].obj, e.to_string())),
-                Ok(answer) if writes[i].create => {
-                    if let Some(managers) = existing(&answer) {
-                        foreign.push((i, managers));
-                    }
-                }
-                Ok(_) => {}
-            }
-        }
-        if !failures.is_empty() {
-            return Err(ApplyError::Rejected(sorted(failures)));
-        }
-        foreign.sort_by(|a, b| writes[a.0].obj.origin.cmp(&writes[b.0].obj.origin));
-        if !self.policy.adopt && !foreign.is_empty() {
-            let refused = foreign
-                .iter()
-                .map(|(i, managers)| {
-                    failure(
-                        writes[*i].obj,
-                        format!(
-                            "exists in the cluster and plumb did not create it (field managers: {managers}); apps.{}.adopt is false: delete it, or set adopt: true to take it over",
-                            self.app
-                        ),
-                    )
-                })
-                .collect();
-            return Err(ApplyError::NotAdopted(refused));
-        }
-        for (i, managers) in foreign {
-            let obj = writes[i].obj;
-            let line = format!(
-                "{}: {}: adopted: it existed in the cluster and plumb did not create it (field managers: {managers}); plumb now manages it and prunes it when removed from git",
-                obj.origin, obj.id
-            );
-            tracing::warn!(app = %self.app, object = %obj.id, "adopting an object plumb did not create (field managers: {managers})");
-            self.adopted.push(line);
-        }
-        Ok(())
-    }
-
     /// Records new objects in the inventory before they are created.
     async fn write_ahead(&mut self, writes: &[Write<'_>]) -> Result<(), ApplyError> {
         let mut ahead = self.entries.clone();
@@ -412,15 +309,9 @@ impl Run<'_> {
         writes: &[Write<'_>],
         which: &[usize],
     ) -> Result<(), ApplyError> {
-        let mut by_rank: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for &i in which {
-            by_rank
-                .entry(kind_rank(&writes[i].obj.id.kind))
-                .or_default()
-                .push(i);
-        }
+        let batches = order::batches(which.iter().map(|&i| (i, &writes[i].obj.id)));
         let mut failures = Vec::new();
-        for group in by_rank.values() {
+        for group in &batches {
             for (i, result) in self.fan_out(writes, group, false).await {
                 let obj = writes[i].obj;
                 match result.and_then(|bytes| self.record(obj, &bytes)) {
@@ -525,92 +416,6 @@ impl Run<'_> {
         }
         Ok(())
     }
-
-    /// Deletes what the plan marked for pruning, in reverse write order.
-    async fn prune(&mut self, cs: &ChangeSet, inventory: &Inventory) -> Result<(), ApplyError> {
-        let mut prunes: Vec<&ObjectRef> = cs.of(Action::Prune).map(|c| &c.id).collect();
-        prunes.sort_by_key(|id| {
-            std::cmp::Reverse((stage_of(id) == Stage::Rest, kind_rank(&id.kind)))
-        });
-        let mut failures = Vec::new();
-        for id in prunes {
-            let Some(entry) = inventory.entries.get(id) else {
-                continue;
-            };
-            let result = match self.cluster.resolve(&entry.api_version, &id.kind).await {
-                Ok(kind) => self
-                    .cluster
-                    .delete(&kind, id.namespace.as_deref(), &id.name)
-                    .await
-                    .map_err(|e| e.to_string()),
-                // The kind is gone (CRD deleted): so are its objects.
-                Err(ClusterError::UnknownKind { .. }) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(()) => {
-                    self.live.remove(id);
-                    self.entries.remove(id);
-                }
-                Err(message) => failures.push(ObjectFailure {
-                    id: id.clone(),
-                    origin: None,
-                    message,
-                }),
-            }
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(ApplyError::PruneFailed(failures))
-        }
-    }
-}
-
-/// When a dry-run answer shows a stored object: the field managers that
-/// wrote it (`none` when it has none), else `None`.
-fn existing(answer: &[u8]) -> Option<String> {
-    // A would-be create carries no resourceVersion at all: skip the parse.
-    if !answer
-        .windows(b"resourceVersion".len())
-        .any(|w| w == b"resourceVersion")
-    {
-        return None;
-    }
-    resource_version(answer).filter(|rv| !rv.is_empty())?;
-    let v: Value = serde_json::from_slice(answer).ok()?;
-    let mut managers: Vec<String> = v["metadata"]["managedFields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["manager"].as_str())
-        .filter(|m| *m != crate::model::FIELD_MANAGER)
-        .map(str::to_string)
-        .collect();
-    managers.sort();
-    managers.dedup();
-    Some(if managers.is_empty() {
-        "none".into()
-    } else {
-        managers.join(", ")
-    })
-}
-
-/// `metadata.resourceVersion` of an answer, read without building it.
-fn resource_version(answer: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        metadata: Meta,
-    }
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(rename = "resourceVersion")]
-        resource_version: Option<String>,
-    }
-    serde_json::from_slice::<Answer>(answer)
-        .ok()?
-        .metadata
-        .resource_version
 }
 
 fn established(crd: &Value) -> bool {
@@ -618,23 +423,4 @@ fn established(crd: &Value) -> bool {
         cs.iter()
             .any(|c| c["type"] == "Established" && c["status"] == "True")
     })
-}
-
-fn failure(obj: &DesiredObject, message: String) -> ObjectFailure {
-    let manifest = obj.manifest.value();
-    let message = if crate::model::secret::is_secret(&manifest) {
-        crate::model::secret::redact(&message, &manifest)
-    } else {
-        message
-    };
-    ObjectFailure {
-        id: obj.id.clone(),
-        origin: Some(obj.origin.clone()),
-        message,
-    }
-}
-
-fn sorted(mut v: Vec<ObjectFailure>) -> Vec<ObjectFailure> {
-    v.sort_by(|a, b| a.origin.cmp(&b.origin).then_with(|| a.id.cmp(&b.id)));
-    v
 }

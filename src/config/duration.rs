@@ -27,13 +27,16 @@ impl fmt::Display for GoDuration {
     }
 }
 
+/// A text that is not a duration (it is quoted back in the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid duration \"{0}\": expected a number with a unit ms, s, m or h (e.g. 15s, 1m30s, 500ms)"
+)]
+pub struct BadDuration(pub String);
+
 /// Parses `1h2m3s4ms`-style text. Every number needs a unit.
-pub fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration \"{text}\": expected a number with a unit ms, s, m or h (e.g. 15s, 1m30s, 500ms)"
-        )
-    };
+pub fn parse(text: &str) -> Result<Duration, BadDuration> {
+    let bad = || BadDuration(text.to_string());
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(bad());

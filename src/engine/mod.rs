@@ -339,13 +339,16 @@ impl crate::http::CommitLog for Repo {
     fn log(
         &self,
         limit: usize,
-    ) -> futures::future::BoxFuture<'static, Result<Vec<crate::source::Revision>, String>> {
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<Vec<crate::source::Revision>, crate::http::LogError>,
+    > {
         let repo = self.clone();
         Box::pin(async move {
             match repo.with(move |s| s.log(limit)).await {
                 Ok(Ok(log)) => Ok(log),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(crate::http::LogError::Task(Box::new(e))),
             }
         })
     }

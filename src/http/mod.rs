@@ -96,7 +96,18 @@ impl std::fmt::Debug for Readiness {
 /// The branch's recent commits, newest first (for `/api/v1/history` and
 /// the subject and author of applied revisions).
 pub trait CommitLog: Send + Sync {
-    fn log(&self, limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, String>>;
+    fn log(&self, limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, LogError>>;
+}
+
+/// Why the branch's log could not be read (the route answers 503).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Git could not walk the branch.
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    /// The work reading it did not finish (a failed blocking task).
+    #[error(transparent)]
+    Task(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Everything the routes read. Cheap to clone.

@@ -16,7 +16,7 @@ use crate::status::{Door, DoorKind, SyncState};
 struct FakeLog(Vec<Revision>);
 
 impl CommitLog for FakeLog {
-    fn log(&self, limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, String>> {
+    fn log(&self, limit: usize) -> BoxFuture<'static, Result<Vec<Revision>, LogError>> {
         let v: Vec<Revision> = self.0.iter().take(limit).cloned().collect();
         Box::pin(async move { Ok(v) })
     }

@@ -122,12 +122,22 @@ pub struct Inventory {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("inventory {configmap}: line {line}: {message}")]
+    #[error("inventory {configmap}: line {line}: {source}")]
     Corrupt {
         configmap: String,
         line: usize,
-        message: String,
+        #[source]
+        source: BadLine,
     },
+}
+
+/// An inventory line that is not `apiVersion kind namespace name hash
+/// fingerprint`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected 6 fields, found {found}: {text:?}")]
+pub struct BadLine {
+    found: usize,
+    text: String,
 }
 
 /// The short form of a hash kept in the inventory.
@@ -244,10 +254,10 @@ impl Inventory {
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
             {
-                let (id, entry) = parse_line(line).map_err(|message| InventoryError::Corrupt {
+                let (id, entry) = parse_line(line).map_err(|source| InventoryError::Corrupt {
                     configmap: format!("{SYSTEM_NAMESPACE}/{name}"),
                     line: i + 1,
-                    message,
+                    source,
                 })?;
                 inv.entries.insert(id, entry);
             }
@@ -277,10 +287,13 @@ fn format_line(id: &ObjectRef, e: &Entry) -> String {
     )
 }
 
-fn parse_line(line: &str) -> Result<(ObjectRef, Entry), String> {
+fn parse_line(line: &str) -> Result<(ObjectRef, Entry), BadLine> {
     let f: Vec<&str> = line.split_whitespace().collect();
     let [api_version, kind, ns, name, hash, fp] = f.as_slice() else {
-        return Err(format!("expected 6 fields, found {}: {line:?}", f.len()));
+        return Err(BadLine {
+            found: f.len(),
+            text: line.to_string(),
+        });
     };
     let id = ObjectRef {
         group: ObjectRef::group_of(api_version).to_string(),

@@ -29,7 +29,22 @@ pub enum StoreError {
     #[error(transparent)]
     Corrupt(#[from] InventoryError),
     #[error("{SYSTEM_NAMESPACE}/{KEY_SECRET}: {0}")]
-    Key(String),
+    Key(#[source] KeyError),
+}
+
+/// Why the stored inventory key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no data key {KEY_DATA:?}")]
+    Missing,
+    #[error("data.{KEY_DATA}: {0}")]
+    NotBase64(#[source] base64::DecodeError),
+    #[error("data.{KEY_DATA} holds {0} bytes, at least 16 are needed")]
+    TooShort(usize),
+    /// A new key could not be drawn (getrandom's error is no
+    /// `std::error::Error` in the features used, so it is not a source).
+    #[error("no randomness: {0}")]
+    NoRandomness(getrandom::Error),
 }
 
 async fn configmaps(cluster: &Cluster) -> Result<Kind, StoreError> {
@@ -100,19 +115,14 @@ pub async fn read_key(cluster: &Cluster) -> Result<HashKey, StoreError> {
     }
 }
 
-fn key_of(secret: &serde_json::Value) -> Result<HashKey, String> {
+fn key_of(secret: &serde_json::Value) -> Result<HashKey, KeyError> {
     use base64::Engine;
-    let text = secret["data"][KEY_DATA]
-        .as_str()
-        .ok_or_else(|| format!("no data key {KEY_DATA:?}"))?;
+    let text = secret["data"][KEY_DATA].as_str().ok_or(KeyError::Missing)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
-        .map_err(|e| format!("data.{KEY_DATA}: {e}"))?;
+        .map_err(KeyError::NotBase64)?;
     if bytes.len() < 16 {
-        return Err(format!(
-            "data.{KEY_DATA} holds {} bytes, at least 16 are needed",
-            bytes.len()
-        ));
+        return Err(KeyError::TooShort(bytes.len()));
     }
     Ok(HashKey::new(&bytes))
 }
@@ -128,7 +138,7 @@ pub async fn ensure_key(cluster: &Cluster) -> Result<HashKey, StoreError> {
     }
     ensure_namespace(cluster).await?;
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Key(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Key(KeyError::NoRandomness(e)))?;
     let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",

@@ -6,27 +6,60 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::RepoConfig;
 use crate::config::repo::FILE_NAME;
+use crate::config::{ConfigError, RepoConfig};
 use crate::render::{self, ClusterCache, ClusterRender, RenderCache, RenderError, RenderLimits};
-use crate::source::{Revision, Snapshot, Tree};
+use crate::source::{Revision, Snapshot, Tree, TreeError};
+use crate::yaml::YamlError;
+
+/// Why a revision's `plumb.yaml` is unusable; each message starts with
+/// the file's path (and line), one line per problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigUnusable {
+    /// Parsed, and wrong.
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    /// Not text (binary, a byte-order mark...).
+    #[error("{path}:{source}")]
+    NotText {
+        path: String,
+        #[source]
+        source: YamlError,
+    },
+    /// No `plumb.yaml` in the repo's folder.
+    #[error("{path}:1:1: missing: the repository has no {FILE_NAME} at {subdir}")]
+    Missing { path: String, subdir: String },
+    /// The tree could not read it.
+    #[error("{path}:1:1: cannot read: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: TreeError,
+    },
+}
 
 /// Everything one revision wants.
 #[derive(Debug)]
 pub struct Desired {
     pub revision: Revision,
     /// The repo's config, or why it is unusable (then nothing is applied).
-    pub config: Result<RepoConfig, String>,
+    pub config: Result<RepoConfig, ConfigUnusable>,
     /// cluster → its apps' renders.
     pub clusters: BTreeMap<String, ClusterRender>,
 }
 
 impl Desired {
+    /// Why the revision's config is unusable, as shown to people; `None`
+    /// when it is usable.
+    pub fn config_error(&self) -> Option<String> {
+        self.config.as_ref().err().map(ToString::to_string)
+    }
+
     /// Every error in the revision, for `plumb validate`.
     pub fn errors(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Err(e) = &self.config {
-            out.extend(e.lines().map(str::to_string));
+            out.extend(e.to_string().lines().map(str::to_string));
         }
         // In file order, numerically by line and column; an error found on
         // several clusters is reported once.
@@ -72,14 +105,20 @@ pub fn render_tree(
     let config_path = repo_path(snap.subdir(), FILE_NAME);
     let config = match snap.read(FILE_NAME) {
         Ok(Some(bytes)) => match crate::yaml::decode_text(&bytes) {
-            Ok(text) => RepoConfig::parse(&config_path, text).map_err(|e| e.to_string()),
-            Err(e) => Err(format!("{config_path}:{e}")),
+            Ok(text) => RepoConfig::parse(&config_path, text).map_err(ConfigUnusable::from),
+            Err(source) => Err(ConfigUnusable::NotText {
+                path: config_path,
+                source,
+            }),
         },
-        Ok(None) => Err(format!(
-            "{config_path}:1:1: missing: the repository has no {FILE_NAME} at {}",
-            snap.subdir()
-        )),
-        Err(e) => Err(format!("{config_path}:1:1: cannot read: {e}")),
+        Ok(None) => Err(ConfigUnusable::Missing {
+            path: config_path,
+            subdir: snap.subdir().to_string(),
+        }),
+        Err(source) => Err(ConfigUnusable::Unreadable {
+            path: config_path,
+            source,
+        }),
     };
     let mut clusters = BTreeMap::new();
     if let Ok(cfg) = &config {

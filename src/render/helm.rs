@@ -19,10 +19,9 @@ use std::sync::{OnceLock, RwLock};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::kustomize::Inputs;
-use super::sources::{export, shown};
+use super::export::{Inputs, export, shown};
 use super::tool::{self, ToolError};
-use super::{AppContext, RenderError, SourceFile, Tree};
+use super::{AppContext, RenderError, SettingError, SourceFile, Tree};
 use crate::config::repo::HelmSpec;
 use crate::yaml::{self, Pos, join_index};
 
@@ -83,34 +82,25 @@ struct Plan {
     api_versions: Vec<String>,
 }
 
-fn expand(ctx: &AppContext<'_>, key: &str, s: &str) -> Result<String, String> {
-    super::vars::expand(s, &ctx.vars()).map_err(|errs| {
-        let msgs: Vec<String> = errs.into_iter().map(|e| e.message).collect();
-        format!("apps.{}.helm.{key}: {}", ctx.app_name, msgs.join("; "))
-    })
+fn expand(ctx: &AppContext<'_>, key: &str, s: &str) -> Result<String, SettingError> {
+    ctx.expand(&format!("helm.{key}"), s)
 }
 
-fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, String> {
+fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, SettingError> {
     let chart = match &spec.chart {
-        Some(c) => expand(ctx, "chart", c.trim_end_matches('/'))?,
+        Some(c) => ctx.repo_folder("helm.chart", c)?,
         None => app_dir.to_string(),
     };
-    if chart.is_empty() || chart.starts_with('/') || chart.split('/').any(|p| p == "..") {
-        return Err(format!(
-            "apps.{}.helm.chart: \"{chart}\" (on cluster {}) must be a relative path inside the repository",
-            ctx.app_name, ctx.cluster_name
-        ));
-    }
     let mut values_files = Vec::new();
     for (i, f) in spec.values_files.iter().enumerate() {
         let key = format!("values_files[{i}]");
         let f = expand(ctx, &key, f)?;
-        let joined = super::kustomize::join_path(app_dir, &f).ok_or_else(|| {
-            format!(
-                "apps.{}.helm.{key}: \"{f}\" leaves the repository",
-                ctx.app_name
-            )
-        })?;
+        let joined =
+            super::kustomize::join_path(app_dir, &f).ok_or_else(|| SettingError::LeavesRepo {
+                app: ctx.app_name.to_string(),
+                key: format!("helm.{key}"),
+                value: f.clone(),
+            })?;
         values_files.push(joined);
     }
     let caps = capabilities_of(ctx.cluster_name);
@@ -118,7 +108,7 @@ fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, St
     let mut errors = Vec::new();
     expand_values(ctx, &mut values, "values", &mut errors);
     if !errors.is_empty() {
-        return Err(errors.join("; "));
+        return Err(SettingError::Several(errors));
     }
     Ok(Plan {
         chart,
@@ -155,7 +145,7 @@ fn plan(ctx: &AppContext<'_>, spec: &HelmSpec, app_dir: &str) -> Result<Plan, St
     })
 }
 
-fn expand_values(ctx: &AppContext<'_>, v: &mut Value, key: &str, errors: &mut Vec<String>) {
+fn expand_values(ctx: &AppContext<'_>, v: &mut Value, key: &str, errors: &mut Vec<SettingError>) {
     match v {
         Value::String(s) => match expand(ctx, key, s) {
             Ok(new) => *s = new,
@@ -249,7 +239,7 @@ pub fn render(
     app_dir: &str,
 ) -> Result<SourceFile, RenderError> {
     let plan = plan(ctx, spec, app_dir)
-        .map_err(|m| RenderError::at(&shown(tree, "plumb.yaml"), START, m))?;
+        .map_err(|e| RenderError::at(&shown(tree, "plumb.yaml"), START, e.to_string()))?;
     let chart_file = shown(tree, &format!("{}/Chart.yaml", plan.chart));
     let at_chart = |m: String| RenderError::at(&chart_file, START, m);
     check_dependencies(tree, &plan.chart)?;
@@ -282,8 +272,8 @@ pub fn render(
     };
     let inline = work.path().join("plumb-values.json");
     export(tree, &inputs, &root)
-        .and_then(|_| std::fs::create_dir_all(&home).map_err(|e| e.to_string()))
-        .and_then(|_| std::fs::write(&inline, plan.values.to_string()).map_err(|e| e.to_string()))
+        .and_then(|_| Ok(std::fs::create_dir_all(&home)?))
+        .and_then(|_| Ok(std::fs::write(&inline, plan.values.to_string())?))
         .map_err(|e| at_chart(format!("cannot export the commit's files: {e}")))?;
     let mut args: Vec<OsString> = vec![
         "template".into(),
@@ -338,12 +328,12 @@ pub fn key(
 ) -> Option<String> {
     let plan = plan(ctx, spec, app_dir).ok()?;
     let mut h = Sha256::new();
-    h.update(format!(
-        "{:?} {:?} {:?}\n",
-        tool::tools().helm,
-        plan.kube_version,
-        plan.api_versions
-    ));
+    // A stable encoding of the tool and capabilities (JSON, never a Debug
+    // form); a helm path that is not UTF-8 leaves the app without a key.
+    let tool_and_caps =
+        serde_json::to_string(&(&tool::tools().helm, &plan.kube_version, &plan.api_versions))
+            .ok()?;
+    h.update(format!("{tool_and_caps}\n"));
     h.update(format!("chart {} {}\n", plan.chart, tree.key(&plan.chart)?));
     for f in &plan.values_files {
         h.update(format!("values {f} "));

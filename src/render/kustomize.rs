@@ -17,6 +17,8 @@ use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
+pub use super::export::Inputs;
+use super::export::{self, shown};
 use super::tool::{self, ToolError, Tools};
 use super::{RenderError, SourceFile, Tree};
 use crate::yaml::{self, Pos, join_index};
@@ -34,13 +36,6 @@ pub fn root_file<'a>(rels: impl IntoIterator<Item = &'a str>) -> Option<&'static
     FILE_NAMES.into_iter().find(|n| rels.contains(n))
 }
 
-/// What a build reads: folders (exported whole) and single files.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Inputs {
-    pub dirs: BTreeSet<String>,
-    pub files: BTreeSet<String>,
-}
-
 /// Follows the kustomizations from `dir`: every local folder and file they
 /// reference, or the first remote or missing reference as an error at its
 /// place.
@@ -52,7 +47,7 @@ pub fn inputs(tree: &dyn Tree, dir: &str) -> Result<Inputs, RenderError> {
         let Some((file, text)) = read_kustomization(tree, &d)? else {
             continue;
         };
-        let shown = super::sources::shown(tree, &file);
+        let shown = shown(tree, &file);
         let docs = yaml::parse_documents(&text, &yaml::Limits::default()).map_err(|e| {
             RenderError::at(&shown, e.pos(), format!("not a valid kustomization: {e}"))
         })?;
@@ -96,7 +91,7 @@ fn read_kustomization(tree: &dyn Tree, dir: &str) -> Result<Option<(String, Stri
     for name in FILE_NAMES {
         let path = join_plain(dir, name);
         if let Ok(Some(bytes)) = tree.read(&path) {
-            let shown = super::sources::shown(tree, &path);
+            let shown = shown(tree, &path);
             let text = String::from_utf8(bytes).map_err(|_| {
                 RenderError::at(&shown, Pos { line: 1, column: 1 }, "not UTF-8 text")
             })?;
@@ -159,7 +154,11 @@ pub fn join_path(dir: &str, entry: &str) -> Option<String> {
 pub fn key(tree: &dyn Tree, dir: &str) -> Option<String> {
     let inputs = inputs(tree, dir).ok()?;
     let mut h = Sha256::new();
-    h.update(format!("{:?}", runner(tool::tools()).ok()));
+    // The tool by its command line (never a Debug form).
+    match runner(tool::tools()) {
+        Ok(r) => h.update(format!("runner {r}\n")),
+        Err(_) => h.update("runner none\n"),
+    }
     // A folder's content id names every file in it: a file is covered by
     // its folder's id, so the key costs a lookup per folder, not a read of
     // every file (a base listing 200 manifests is one id, not 200 reads).
@@ -240,7 +239,7 @@ fn outputs() -> &'static Mutex<HashMap<String, SourceFile>> {
 }
 
 fn build_uncached(tree: &dyn Tree, dir: &str, file_name: &str) -> Result<SourceFile, RenderError> {
-    let kfile = super::sources::shown(tree, &join_plain(dir, file_name));
+    let kfile = shown(tree, &join_plain(dir, file_name));
     let at_file = |m: String| RenderError::at(&kfile, Pos { line: 1, column: 1 }, m);
     let inputs = inputs(tree, dir)?;
     let tools = tool::tools();
@@ -249,8 +248,8 @@ fn build_uncached(tree: &dyn Tree, dir: &str, file_name: &str) -> Result<SourceF
         tempfile::tempdir().map_err(|e| at_file(format!("cannot make a work folder: {e}")))?;
     let root = work.path().join("tree");
     let home = work.path().join("home");
-    super::sources::export(tree, &inputs, &root)
-        .and_then(|_| std::fs::create_dir_all(&home).map_err(|e| e.to_string()))
+    export::export(tree, &inputs, &root)
+        .and_then(|_| Ok(std::fs::create_dir_all(&home)?))
         .map_err(|e| at_file(format!("cannot export the commit's files: {e}")))?;
     let target: OsString = root.join(if dir.is_empty() { "." } else { dir }).into();
     let (program, args) = match &runner {

@@ -10,14 +10,36 @@ use promql_parser::util::{ExprVisitor, walk_expr};
 /// `--enable-feature=promql-experimental-functions` (`IsExperimentalAggregator`).
 const EXPERIMENTAL_AGGREGATIONS: &[&str] = &["limitk", "limit_ratio"];
 
+/// Why Prometheus would refuse an expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExprError {
+    /// promql-parser's own message (it reports errors as text).
+    #[error("{0}")]
+    Syntax(String),
+    /// The parser panicked (caught: the daemon stays up).
+    #[error("the PromQL parser failed on this expression")]
+    ParserFailed,
+    /// A function or aggregation behind Prometheus' experimental flag.
+    #[error("{what} is experimental and not enabled ({FLAG})")]
+    Experimental { what: String },
+    /// Binop fill modifiers, behind their own Prometheus flag.
+    #[error(
+        "binop fill modifiers are experimental and not enabled (Prometheus needs --enable-feature=promql-binop-fill-modifiers)"
+    )]
+    FillModifiers,
+    /// A label-matcher regex Go's RE2 refuses.
+    #[error("error parsing regexp: {problem} in {regex:?}")]
+    Regex { problem: String, regex: String },
+}
+
 /// Parses `expr`; experimental features fail unless `experimental` allows
 /// them, as Prometheus does without the feature flag.
-pub fn check_expr(expr: &str, experimental: bool) -> Result<(), String> {
+pub fn check_expr(expr: &str, experimental: bool) -> Result<(), ExprError> {
     // The parser is third-party code fed user input: a panic in it must not
     // take the daemon down.
-    let parsed = std::panic::catch_unwind(|| parser::parse(expr))
-        .map_err(|_| "the PromQL parser failed on this expression".to_string())?;
-    let ast = parsed?;
+    let parsed =
+        std::panic::catch_unwind(|| parser::parse(expr)).map_err(|_| ExprError::ParserFailed)?;
+    let ast = parsed.map_err(ExprError::Syntax)?;
     let mut gate = Gate { experimental };
     walk_expr(&mut gate, &ast).map(|_| ())
 }
@@ -31,21 +53,22 @@ struct Gate {
 const FLAG: &str = "Prometheus needs --enable-feature=promql-experimental-functions, and alerts.experimental_functions: true in plumb.yaml";
 
 impl ExprVisitor for Gate {
-    type Error = String;
+    type Error = ExprError;
 
-    fn pre_visit(&mut self, e: &Expr) -> Result<bool, String> {
+    fn pre_visit(&mut self, e: &Expr) -> Result<bool, ExprError> {
         match e {
             Expr::VectorSelector(vs) => go_regexes(vs).map(|_| true),
             Expr::MatrixSelector(ms) => go_regexes(&ms.vs).map(|_| true),
             _ if self.experimental => Ok(true),
-            Expr::Call(call) if call.func.experimental => Err(format!(
-                "function \"{}\" is experimental and not enabled ({FLAG})",
-                call.func.name
-            )),
+            Expr::Call(call) if call.func.experimental => Err(ExprError::Experimental {
+                what: format!("function \"{}\"", call.func.name),
+            }),
             Expr::Aggregate(agg) => {
                 let op = agg.op.to_string();
                 if EXPERIMENTAL_AGGREGATIONS.contains(&op.as_str()) {
-                    return Err(format!("{op}() is experimental and not enabled ({FLAG})"));
+                    return Err(ExprError::Experimental {
+                        what: format!("{op}()"),
+                    });
                 }
                 Ok(true)
             }
@@ -55,7 +78,7 @@ impl ExprVisitor for Gate {
                     .as_ref()
                     .is_some_and(|m| m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some());
                 if fill {
-                    return Err("binop fill modifiers are experimental and not enabled (Prometheus needs --enable-feature=promql-binop-fill-modifiers)".into());
+                    return Err(ExprError::FillModifiers);
                 }
                 Ok(true)
             }
@@ -67,7 +90,7 @@ impl ExprVisitor for Gate {
 /// Label-matcher regexes: promql-parser compiles them with Rust's `regex`,
 /// Prometheus with Go's RE2, which also refuses stacked repetition
 /// operators (`a**`, `a++`) and repeat counts over 1000.
-fn go_regexes(vs: &VectorSelector) -> Result<(), String> {
+fn go_regexes(vs: &VectorSelector) -> Result<(), ExprError> {
     let all = vs
         .matchers
         .matchers
@@ -75,7 +98,10 @@ fn go_regexes(vs: &VectorSelector) -> Result<(), String> {
         .chain(vs.matchers.or_matchers.iter().flatten());
     for m in all.filter(|m: &&Matcher| matches!(m.op, MatchOp::Re(_) | MatchOp::NotRe(_))) {
         if let Some(problem) = go_regex_problem(&m.value) {
-            return Err(format!("error parsing regexp: {problem} in {:?}", m.value));
+            return Err(ExprError::Regex {
+                problem,
+                regex: m.value.clone(),
+            });
         }
     }
     Ok(())
@@ -181,6 +207,17 @@ fn repeat_len(chars: &[char], i: usize) -> Option<(usize, u64, Option<u64>)> {
     Some((close + 1, min, max))
 }
 
+/// Why a text is not a Prometheus duration (Go's messages).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration string")]
+    Empty,
+    #[error("not a valid duration string: {0:?}")]
+    Invalid(String),
+    #[error("duration out of range: {0:?}")]
+    OutOfRange(String),
+}
+
 /// Milliseconds per unit, in the order a duration must list them.
 const UNITS: &[(&str, u64)] = &[
     ("y", 365 * 24 * 3_600_000),
@@ -195,14 +232,15 @@ const UNITS: &[(&str, u64)] = &[
 /// A Prometheus duration (`model.ParseDuration`): `0`, or integers with
 /// units `y w d h m s ms`, each at most once and in that order (`1h30m`).
 /// No fractions, signs or spaces. Returns milliseconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
+pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
     if text == "0" {
         return Ok(0);
     }
     if text.is_empty() {
-        return Err("empty duration string".into());
+        return Err(DurationError::Empty);
     }
-    let bad = || format!("not a valid duration string: {text:?}");
+    let bad = || DurationError::Invalid(text.to_string());
+    let too_long = || DurationError::OutOfRange(text.to_string());
     let mut rest = text;
     let mut total: u64 = 0;
     let mut next_unit = 0;
@@ -226,14 +264,12 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             return Err(bad());
         }
         next_unit = idx + 1;
-        let part = n
-            .checked_mul(UNITS[idx].1)
-            .ok_or_else(|| format!("duration out of range: {text:?}"))?;
+        let part = n.checked_mul(UNITS[idx].1).ok_or_else(too_long)?;
         total = total
             .checked_add(part)
             // Go's time.Duration counts nanoseconds in an int64.
             .filter(|t| *t <= i64::MAX.unsigned_abs() / 1_000_000)
-            .ok_or_else(|| format!("duration out of range: {text:?}"))?;
+            .ok_or_else(too_long)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -278,7 +314,7 @@ mod tests {
     fn experimental_functions_are_gated() {
         assert!(check_expr("rate(http_requests_total[5m]) > 1", false).is_ok());
         let e = check_expr("sort_by_label(up, \"job\")", false).unwrap_err();
-        assert!(e.contains("experimental"), "{e}");
+        assert!(e.to_string().contains("experimental"), "{e}");
         assert!(check_expr("sort_by_label(up, \"job\")", true).is_ok());
         assert!(check_expr("limitk(2, up)", false).is_err());
         assert!(check_expr("rat(up[5m])", false).is_err());
@@ -289,11 +325,13 @@ mod tests {
         assert!(
             check_expr("up{job=~\"a++\"}", false)
                 .unwrap_err()
+                .to_string()
                 .contains("invalid nested repetition operator")
         );
         assert!(
             check_expr("up{job!~\"x{1001}\"}", false)
                 .unwrap_err()
+                .to_string()
                 .contains("invalid repeat count")
         );
         for ok in [

@@ -43,7 +43,7 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
 ];
 
 /// Scope lookup: built-ins plus CRDs seen in the repository.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scopes {
     /// (group, kind) → namespaced?
     declared: BTreeMap<(String, String), bool>,

@@ -1,25 +1,13 @@
 //! What render reads for one app on one cluster, from a [`Tree`]: the app's
 //! folder (its `path`, with cluster and app variables expanded), and for a
 //! Kustomize or Helm app the tool's output instead of the folder's
-//! manifests. Also
-//! the content key of all that, for the render cache. It writes files only
-//! into the private work folder of a build ([`export`]).
+//! manifests. Also the content key of all that, for the render cache. It
+//! writes no files itself (builds export through [`super::export`]).
 
-use std::path::Path;
-
+use super::export::shown;
 use super::kustomize;
-use super::{AppContext, RenderError, SourceFile, Tree};
+use super::{AppContext, RenderError, SettingError, SourceFile, Tree};
 use crate::model::Origin;
-
-/// Joins the repo subfolder and a path inside it, for messages.
-pub fn shown(tree: &dyn Tree, path: &str) -> String {
-    let subdir = tree.subdir();
-    if subdir.is_empty() || subdir == "." {
-        path.to_string()
-    } else {
-        format!("{}/{}", subdir.trim_end_matches('/'), path)
-    }
-}
 
 fn at(tree: &dyn Tree, dir: &str, message: String) -> RenderError {
     RenderError {
@@ -34,25 +22,14 @@ fn at(tree: &dyn Tree, dir: &str, message: String) -> RenderError {
 
 /// The app's folder on this cluster: `path` with `${var}` expanded (cluster
 /// vars, then the app's), so one app may pick an overlay per cluster.
-pub fn app_dir(ctx: &AppContext<'_>) -> Result<String, String> {
-    let raw = ctx.app.path.trim_end_matches('/');
-    let dir = super::vars::expand(raw, &ctx.vars()).map_err(|errs| {
-        let msgs: Vec<String> = errs.into_iter().map(|e| e.message).collect();
-        format!("apps.{}.path: {}", ctx.app_name, msgs.join("; "))
-    })?;
-    if dir.is_empty() || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
-        return Err(format!(
-            "apps.{}.path: \"{dir}\" (on cluster {}) must be a relative path inside the repository",
-            ctx.app_name, ctx.cluster_name
-        ));
-    }
-    Ok(dir)
+pub fn app_dir(ctx: &AppContext<'_>) -> Result<String, SettingError> {
+    ctx.repo_folder("path", &ctx.app.path)
 }
 
 /// Every input file of the app (manifests, dashboards, alerts), or for a
 /// Kustomize app its build's output plus its dashboards and alerts.
 pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile>, RenderError> {
-    let dir = app_dir(ctx).map_err(|m| at(tree, &ctx.app.path, m))?;
+    let dir = app_dir(ctx).map_err(|e| at(tree, &ctx.app.path, e.to_string()))?;
     let entries = tree.list(&dir).map_err(|e| {
         let msg = if ctx.app.path.contains("${") {
             format!(
@@ -60,13 +37,16 @@ pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile
                 ctx.app_name, ctx.cluster_name
             )
         } else {
-            e
+            e.to_string()
         };
         at(tree, &dir, msg)
     })?;
     // A symlink that looks like a manifest is refused, not left out: its
     // objects would go missing from the app, and be pruned.
-    for path in tree.unreadable(&dir).map_err(|e| at(tree, &dir, e))? {
+    for path in tree
+        .unreadable(&dir)
+        .map_err(|e| at(tree, &dir, e.to_string()))?
+    {
         let rel = path
             .strip_prefix(dir.as_str())
             .unwrap_or(&path)
@@ -115,7 +95,7 @@ pub fn app_files(tree: &dyn Tree, ctx: &AppContext<'_>) -> Result<Vec<SourceFile
         }
         let content = tree
             .read(&path)
-            .map_err(|e| at(tree, &dir, e))?
+            .map_err(|e| at(tree, &dir, e.to_string()))?
             .unwrap_or_default();
         files.push(SourceFile {
             path: shown(tree, &path),
@@ -147,28 +127,6 @@ pub fn app_key(tree: &dyn Tree, ctx: &AppContext<'_>) -> Option<String> {
     kustomize::key(tree, &dir).map(|k| format!("{id}|{k}"))
 }
 
-/// Writes the folders and files of `inputs` from the tree under `root`.
-pub fn export(tree: &dyn Tree, inputs: &kustomize::Inputs, root: &Path) -> Result<(), String> {
-    let mut files: Vec<String> = inputs.files.iter().cloned().collect();
-    for d in &inputs.dirs {
-        files.extend(tree.list(d)?);
-    }
-    files.sort();
-    files.dedup();
-    for f in files {
-        if f.split('/').any(|p| p == ".." || p.is_empty()) {
-            return Err(format!("{f}: not a plain path"));
-        }
-        let bytes = tree.read(&f)?.unwrap_or_default();
-        let dest = root.join(&f);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{f}: {e}"))?;
-        }
-        std::fs::write(&dest, bytes).map_err(|e| format!("{f}: {e}"))?;
-    }
-    std::fs::create_dir_all(root).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -178,6 +136,7 @@ mod tests {
 
     use super::*;
     use crate::config::RepoConfig;
+    use crate::source::TreeError;
 
     /// An in-memory tree whose folder keys hash the folder's files.
     #[derive(Default)]
@@ -193,10 +152,10 @@ mod tests {
         fn subdir(&self) -> &str {
             "."
         }
-        fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        fn read(&self, path: &str) -> Result<Option<Vec<u8>>, TreeError> {
             Ok(self.0.lock().unwrap().get(path).cloned())
         }
-        fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+        fn list(&self, dir: &str) -> Result<Vec<String>, TreeError> {
             let prefix = format!("{dir}/");
             let v: Vec<String> = self
                 .0
@@ -207,12 +166,14 @@ mod tests {
                 .cloned()
                 .collect();
             if v.is_empty() {
-                Err(format!("folder {dir} not found"))
+                Err(TreeError::FolderNotFound {
+                    path: dir.to_string(),
+                })
             } else {
                 Ok(v)
             }
         }
-        fn unreadable(&self, _dir: &str) -> Result<Vec<String>, String> {
+        fn unreadable(&self, _dir: &str) -> Result<Vec<String>, TreeError> {
             Ok(Vec::new())
         }
         fn key(&self, dir: &str) -> Option<String> {

@@ -33,7 +33,18 @@ pub struct VarError {
     pub offset: usize,
     /// The reference as written (`${name}`), to find it in a source text.
     pub reference: String,
-    pub message: String,
+    pub message: VarProblem,
+}
+
+/// What is wrong with one `${...}` reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarProblem {
+    #[error("unterminated ${{ (write $${{ for a literal ${{)")]
+    Unterminated,
+    #[error("invalid variable reference ${{{body}}}")]
+    Invalid { body: String },
+    #[error("undefined variable \"{name}\"")]
+    Undefined { name: String },
 }
 
 /// Expands every reference of one string. Returns every error found.
@@ -63,7 +74,7 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> Result<String, Vec<Va
             errors.push(VarError {
                 offset,
                 reference,
-                message: "unterminated ${ (write $${ for a literal ${)".into(),
+                message: VarProblem::Unterminated,
             });
             out.push_str(tail);
             rest = "";
@@ -88,18 +99,22 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> Result<String, Vec<Va
     }
 }
 
-fn resolve(body: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+fn resolve(body: &str, vars: &BTreeMap<String, String>) -> Result<String, VarProblem> {
     let (name, default) = match body.split_once(":=") {
         Some((n, d)) => (n, Some(d)),
         None => (body, None),
     };
     if !crate::names::is_var_name(name) {
-        return Err(format!("invalid variable reference ${{{body}}}"));
+        return Err(VarProblem::Invalid {
+            body: body.to_string(),
+        });
     }
     match (vars.get(name), default) {
         (Some(v), _) => Ok(v.clone()),
         (None, Some(d)) => Ok(d.to_string()),
-        (None, None) => Err(format!("undefined variable \"{name}\"")),
+        (None, None) => Err(VarProblem::Undefined {
+            name: name.to_string(),
+        }),
     }
 }
 
@@ -254,7 +269,10 @@ impl Walk<'_> {
             match self.refs.get(index) {
                 Some(r) => match resolve(&r.body, vars) {
                     Ok(v) => out.push_str(&v),
-                    Err(m) => self.errors.push(RenderError::at(self.obj_path, r.pos, m)),
+                    Err(m) => {
+                        self.errors
+                            .push(RenderError::at(self.obj_path, r.pos, m.to_string()))
+                    }
                 },
                 None => out.push(MARK_OPEN),
             }
@@ -279,7 +297,7 @@ impl Walk<'_> {
                 for e in errs {
                     let pos = locate(self.source, at, &e.reference);
                     self.errors
-                        .push(RenderError::at(self.obj_path, pos, e.message));
+                        .push(RenderError::at(self.obj_path, pos, e.message.to_string()));
                 }
                 out.push_str(text);
             }
@@ -401,7 +419,7 @@ mod tests {
         let errs = expand("x-${nope}-${replicas}-${alsonope}", &vars()).unwrap_err();
         assert_eq!(errs.len(), 2);
         assert_eq!(errs[0].offset, 2);
-        assert_eq!(errs[0].message, "undefined variable \"nope\"");
+        assert_eq!(errs[0].message.to_string(), "undefined variable \"nope\"");
         assert_eq!(errs[1].reference, "${alsonope}");
     }
 
@@ -409,7 +427,7 @@ mod tests {
     fn an_unterminated_reference_is_an_error() {
         let errs = expand("a ${oops", &vars()).unwrap_err();
         assert_eq!(errs[0].offset, 2);
-        assert!(errs[0].message.starts_with("unterminated"));
+        assert!(errs[0].message.to_string().starts_with("unterminated"));
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use crate::git_url::{RemoteUrl, Scheme, is_remote_url, redact};
 pub use error::{SourceError, SourceErrorKind};
 pub use repo::Source;
 pub use snapshot::{EntryKind, FileEntry, Skipped, Snapshot};
-pub use tree::{DirTree, Tree};
+pub use tree::{DirTree, Tree, TreeError};
 pub use trust::Trust;
 pub use watch::{LocalWatcher, watch_local};
 

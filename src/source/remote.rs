@@ -166,11 +166,11 @@ impl Access {
             let port = self.endpoint.port;
             self.trust
                 .check_host_key(host, port, raw)
-                .map(|v| v.map_err(|m| (ErrorClass::Ssh, m)))
+                .map(|v| v.map_err(|e| (ErrorClass::Ssh, e.to_string())))
         } else if let Some(x509) = cert.as_x509() {
             self.trust
                 .check_tls(host, x509.data())
-                .map(|v| v.map_err(|m| (ErrorClass::Ssl, m)))
+                .map(|v| v.map_err(|e| (ErrorClass::Ssl, e.to_string())))
         } else {
             None
         };

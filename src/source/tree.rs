@@ -5,7 +5,50 @@
 //! Render reads the repository only through [`Tree`]. Must not parse what
 //! it reads.
 
-use super::Snapshot;
+use super::{Snapshot, SourceError};
+
+/// Why a [`Tree`] could not answer. The messages are the ones `plumb
+/// validate` and the status show after `path:line:col:`, so they name the
+/// path first.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// Reading a git commit's tree failed.
+    #[error(transparent)]
+    Git(#[from] SourceError),
+    /// A path climbs out of the repository with `..`.
+    #[error("{path}: paths may not leave the repository")]
+    Escapes { path: String },
+    /// A symlink on the way to a path in a working tree (never followed).
+    #[error(
+        "{path:?} in the working tree is a symlink; plumb reads only regular files and folders"
+    )]
+    Symlink { path: String },
+    /// A folder where a file was asked for.
+    #[error("{path:?} in the working tree is a folder; plumb reads only regular files here")]
+    IsFolder { path: String },
+    /// Something other than a folder where a folder was asked for.
+    #[error("{path:?} in the working tree is not a folder")]
+    NotAFolder { path: String },
+    /// No folder at the path.
+    #[error("folder {path} not found")]
+    FolderNotFound { path: String },
+    /// The file system refused.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl TreeError {
+    fn io(path: &str) -> impl FnOnce(std::io::Error) -> TreeError + '_ {
+        move |source| TreeError::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+}
 
 /// Read access to the files of one version of the config repo, relative to
 /// the folder holding `plumb.yaml`. Implemented by a git commit's tree
@@ -14,10 +57,10 @@ pub trait Tree {
     /// The folder holding `plumb.yaml`, as named in messages (`.`: the root).
     fn subdir(&self) -> &str;
     /// A file's bytes; `None` when missing.
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String>;
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, TreeError>;
     /// Every regular file under `dir` (symlinks never followed), sorted,
     /// paths relative to the tree's root (`dir` included).
-    fn list(&self, dir: &str) -> Result<Vec<String>, String>;
+    fn list(&self, dir: &str) -> Result<Vec<String>, TreeError>;
     /// Whether a regular file is at `path`. The default reads it; a git
     /// tree answers from its entries without reading the blob.
     fn is_file(&self, path: &str) -> bool {
@@ -25,7 +68,7 @@ pub trait Tree {
     }
     /// What [`Tree::list`] of `dir` leaves out: symlinks (in git also
     /// submodules and names that are not UTF-8), paths as in `list`.
-    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String>;
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, TreeError>;
     /// A content id of folder `dir` (same id, same files), when known.
     fn key(&self, _dir: &str) -> Option<String> {
         None
@@ -39,8 +82,8 @@ impl Tree for Snapshot {
     fn subdir(&self) -> &str {
         Snapshot::subdir(self)
     }
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
-        Snapshot::read(self, path).map_err(|e| e.to_string())
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, TreeError> {
+        Ok(Snapshot::read(self, path)?)
     }
     fn key(&self, dir: &str) -> Option<String> {
         self.tree_id(dir)
@@ -50,11 +93,11 @@ impl Tree for Snapshot {
             .ok()
             .map(|s| Box::new(s) as Box<dyn Tree + Send>)
     }
-    fn list(&self, dir: &str) -> Result<Vec<String>, String> {
-        self.list_paths(dir).map_err(|e| e.to_string())
+    fn list(&self, dir: &str) -> Result<Vec<String>, TreeError> {
+        Ok(self.list_paths(dir)?)
     }
-    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
-        let skipped = self.skipped_under(dir).map_err(|e| e.to_string())?;
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, TreeError> {
+        let skipped = self.skipped_under(dir)?;
         Ok(skipped.into_iter().map(|s| s.path).collect())
     }
     fn is_file(&self, path: &str) -> bool {
@@ -75,9 +118,11 @@ pub struct DirTree {
 impl DirTree {
     /// What is at `path`, having refused `..` and any symlink on the way
     /// (the entry itself included); `None` when nothing is there.
-    fn entry(&self, path: &str) -> Result<Option<std::fs::FileType>, String> {
+    fn entry(&self, path: &str) -> Result<Option<std::fs::FileType>, TreeError> {
         if path.split('/').any(|p| p == "..") {
-            return Err(format!("{path}: paths may not leave the repository"));
+            return Err(TreeError::Escapes {
+                path: path.to_string(),
+            });
         }
         let mut full = self.root.clone();
         let mut walked = Vec::new();
@@ -90,14 +135,13 @@ impl DirTree {
             walked.push(part);
             kind = match std::fs::symlink_metadata(&full) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(format!(
-                        "{:?} in the working tree is a symlink; plumb reads only regular files and folders",
-                        walked.join("/")
-                    ));
+                    return Err(TreeError::Symlink {
+                        path: walked.join("/"),
+                    });
                 }
                 Ok(m) => Some(m.file_type()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(format!("{path}: {e}")),
+                Err(e) => return Err(TreeError::io(path)(e)),
             };
         }
         match kind {
@@ -105,7 +149,7 @@ impl DirTree {
             // The root itself.
             None => std::fs::metadata(&self.root)
                 .map(|m| Some(m.file_type()))
-                .map_err(|e| format!("{path}: {e}")),
+                .map_err(TreeError::io(path)),
         }
     }
 }
@@ -117,21 +161,21 @@ impl Tree for DirTree {
     fn fork(&self) -> Option<Box<dyn Tree + Send>> {
         Some(Box::new(self.clone()))
     }
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, TreeError> {
         match self.entry(path)? {
             Some(k) if k.is_file() => std::fs::read(self.root.join(path))
                 .map(Some)
-                .map_err(|e| format!("{path}: {e}")),
-            Some(_) => Err(format!(
-                "{path:?} in the working tree is a folder; plumb reads only regular files here"
-            )),
+                .map_err(TreeError::io(path)),
+            Some(_) => Err(TreeError::IsFolder {
+                path: path.to_string(),
+            }),
             None => Ok(None),
         }
     }
-    fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+    fn list(&self, dir: &str) -> Result<Vec<String>, TreeError> {
         self.walk_folder(dir).map(|(files, _)| files)
     }
-    fn unreadable(&self, dir: &str) -> Result<Vec<String>, String> {
+    fn unreadable(&self, dir: &str) -> Result<Vec<String>, TreeError> {
         self.walk_folder(dir).map(|(_, others)| others)
     }
 }
@@ -139,11 +183,19 @@ impl Tree for DirTree {
 impl DirTree {
     /// The regular files under folder `dir`, and the other entries
     /// (symlinks...), each sorted.
-    fn walk_folder(&self, dir: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    fn walk_folder(&self, dir: &str) -> Result<(Vec<String>, Vec<String>), TreeError> {
         match self.entry(dir)? {
             Some(k) if k.is_dir() => {}
-            Some(_) => return Err(format!("{dir:?} in the working tree is not a folder")),
-            None => return Err(format!("folder {dir} not found")),
+            Some(_) => {
+                return Err(TreeError::NotAFolder {
+                    path: dir.to_string(),
+                });
+            }
+            None => {
+                return Err(TreeError::FolderNotFound {
+                    path: dir.to_string(),
+                });
+            }
         }
         let (mut files, mut others) = (Vec::new(), Vec::new());
         walk(
@@ -152,7 +204,7 @@ impl DirTree {
             &mut files,
             &mut others,
         )
-        .map_err(|e| format!("{dir}: {e}"))?;
+        .map_err(TreeError::io(dir))?;
         files.sort();
         others.sort();
         Ok((files, others))

@@ -71,25 +71,15 @@ impl LoadedTrust {
         host: &str,
         port: u16,
         key: &[u8],
-    ) -> Option<std::result::Result<(), String>> {
+    ) -> Option<std::result::Result<(), Refused>> {
         let (path, hosts) = self.known_hosts.as_ref()?;
-        Some(match hosts.check(host, port, key) {
+        let verdict = hosts.check(host, port, key);
+        let (host, path) = (host_pattern(host, port), path.clone());
+        Some(match verdict {
             HostKeyVerdict::Trusted => Ok(()),
-            HostKeyVerdict::Unknown => Err(format!(
-                "the host key of {} is not in {}",
-                host_pattern(host, port),
-                path.display()
-            )),
-            HostKeyVerdict::Changed => Err(format!(
-                "the host key of {} differs from the one in {} (a possible man-in-the-middle)",
-                host_pattern(host, port),
-                path.display()
-            )),
-            HostKeyVerdict::Revoked => Err(format!(
-                "the host key of {} is marked @revoked in {}",
-                host_pattern(host, port),
-                path.display()
-            )),
+            HostKeyVerdict::Unknown => Err(Refused::UnknownHostKey { host, path }),
+            HostKeyVerdict::Changed => Err(Refused::ChangedHostKey { host, path }),
+            HostKeyVerdict::Revoked => Err(Refused::RevokedHostKey { host, path }),
         })
     }
 
@@ -103,28 +93,65 @@ impl LoadedTrust {
         &self,
         host: &str,
         cert: &[u8],
-    ) -> Option<std::result::Result<(), String>> {
+    ) -> Option<std::result::Result<(), Refused>> {
         let (path, cas) = self.cas.as_ref()?;
-        Some(verify_tls(cas, host, cert).map_err(|e| {
-            format!(
-                "the certificate of {host} is not trusted by {}: {e}",
-                path.display()
-            )
-        }))
+        Some(
+            verify_tls(cas, host, cert).map_err(|source| Refused::Certificate {
+                host: host.to_string(),
+                path: path.clone(),
+                source,
+            }),
+        )
     }
+}
+
+/// Why a remote is not trusted. git2 carries the message as text only, so
+/// this is shown, logged and then handed to git2 as its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refused {
+    /// No line of the known_hosts file names the host (`host` as
+    /// `known_hosts` names it, as in the next two).
+    #[error("the host key of {host} is not in {}", path.display())]
+    UnknownHostKey { host: String, path: PathBuf },
+    /// Lines name the host, with other keys.
+    #[error("the host key of {host} differs from the one in {} (a possible man-in-the-middle)", path.display())]
+    ChangedHostKey { host: String, path: PathBuf },
+    /// The key is marked `@revoked`.
+    #[error("the host key of {host} is marked @revoked in {}", path.display())]
+    RevokedHostKey { host: String, path: PathBuf },
+    /// The TLS certificate does not chain to the CA bundle, or does not
+    /// name the host.
+    #[error("the certificate of {host} is not trusted by {}: {source}", path.display())]
+    Certificate {
+        host: String,
+        path: PathBuf,
+        #[source]
+        source: CertError,
+    },
+}
+
+/// What is wrong with a TLS certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CertError {
+    #[error(transparent)]
+    Invalid(#[from] webpki::Error),
+    /// The host is neither a DNS name nor an IP address
+    /// (`rustls_pki_types::InvalidDnsNameError`, which carries nothing).
+    #[error("invalid dns name")]
+    NotAName,
 }
 
 fn verify_tls(
     cas: &[CertificateDer<'static>],
     host: &str,
     cert: &[u8],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), CertError> {
     let anchors: Vec<_> = cas
         .iter()
         .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
         .collect();
     let leaf = CertificateDer::from(cert);
-    let ee = webpki::EndEntityCert::try_from(&leaf).map_err(|e| e.to_string())?;
+    let ee = webpki::EndEntityCert::try_from(&leaf)?;
     ee.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
         &anchors,
@@ -133,11 +160,9 @@ fn verify_tls(
         webpki::KeyUsage::server_auth(),
         None,
         None,
-    )
-    .map_err(|e| e.to_string())?;
-    let name = ServerName::try_from(host).map_err(|e| e.to_string())?;
-    ee.verify_is_valid_for_subject_name(&name)
-        .map_err(|e| e.to_string())
+    )?;
+    let name = ServerName::try_from(host).map_err(|_| CertError::NotAName)?;
+    Ok(ee.verify_is_valid_for_subject_name(&name)?)
 }
 
 /// How `known_hosts` names a host: `host` on port 22, `[host]:port` else.

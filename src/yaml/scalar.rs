@@ -22,6 +22,36 @@ pub enum Schema {
     Kubectl,
 }
 
+/// Why a scalar (or a tag on a node) cannot be read. Shown after the
+/// place (and the tag) by [`super::YamlError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScalarError {
+    /// A tagged scalar that is not what its tag says.
+    #[error("{text:?} is not {what}")]
+    NotA { text: String, what: &'static str },
+    #[error(
+        "unknown tag: plumb reads only the standard YAML tags (!!str, !!int, !!float, \
+         !!bool, !!null, !!binary, !!timestamp, !!map, !!seq)"
+    )]
+    UnknownTag,
+    /// A collection tag on the other kind of collection.
+    #[error("not allowed on a {what} (only {want} is)")]
+    WrongNode {
+        what: &'static str,
+        want: &'static str,
+    },
+    #[error("not base64: {0}")]
+    NotBase64(#[source] base64::DecodeError),
+    #[error(
+        "the decoded bytes are not UTF-8 text; put binary data in a ConfigMap's binaryData or a Secret's data as base64 text, without the tag"
+    )]
+    NotUtf8,
+    #[error("{text} is a float JSON cannot hold (kubectl fails on it too); quote it for a string")]
+    NotFinite { text: String },
+    #[error("{text} is out of range")]
+    OutOfRange { text: String },
+}
+
 /// A tag as written: `!!binary` for the YAML ones, `!evil` for the rest.
 pub(super) fn tag_name(tag: &Tag) -> String {
     match tag.handle.as_str() {
@@ -40,7 +70,7 @@ pub(super) fn resolve_scalar(
     style: TScalarStyle,
     tag: Option<&Tag>,
     schema: Schema,
-) -> Result<Value, String> {
+) -> Result<Value, ScalarError> {
     let Some(tag) = tag else {
         if style != TScalarStyle::Plain {
             return Ok(Value::String(text));
@@ -51,13 +81,18 @@ pub(super) fn resolve_scalar(
         };
     };
     let name = tag_name(tag);
-    let must = |v: Option<Value>, what: &str| v.ok_or_else(|| format!("{text:?} is not {what}"));
+    let must = |v: Option<Value>, what: &'static str| {
+        v.ok_or_else(|| ScalarError::NotA {
+            text: text.clone(),
+            what,
+        })
+    };
     match name.as_str() {
         // `!` is the non-specific tag: a string.
         "!" | "!!str" => Ok(Value::String(text)),
         "!!null" => match resolve_core(text.clone()) {
             Value::Null => Ok(Value::Null),
-            _ => Err(format!("{text:?} is not null")),
+            _ => Err(ScalarError::NotA { text, what: "null" }),
         },
         "!!bool" => must(
             Some(resolve_core(text.clone())).filter(Value::is_boolean),
@@ -77,26 +112,20 @@ pub(super) fn resolve_scalar(
         // YAML 1.1 timestamps reach JSON as their text.
         "!!timestamp" => Ok(Value::String(text)),
         "!!binary" => decode_binary(&text).map(Value::String),
-        _ => Err(
-            "unknown tag: plumb reads only the standard YAML tags (!!str, !!int, !!float, \
-             !!bool, !!null, !!binary, !!timestamp, !!map, !!seq)"
-                .into(),
-        ),
+        _ => Err(ScalarError::UnknownTag),
     }
 }
 
 /// A `!!binary` scalar as kubectl reads it: base64 (line breaks and spaces
 /// ignored) whose bytes become the string value; bytes that are not UTF-8
 /// cannot be a JSON string and are refused.
-fn decode_binary(text: &str) -> Result<String, String> {
+fn decode_binary(text: &str) -> Result<String, ScalarError> {
     use base64::Engine as _;
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
-        .map_err(|e| format!("not base64: {e}"))?;
-    String::from_utf8(bytes).map_err(|_| {
-        "the decoded bytes are not UTF-8 text; put binary data in a ConfigMap's binaryData or a Secret's data as base64 text, without the tag".into()
-    })
+        .map_err(ScalarError::NotBase64)?;
+    String::from_utf8(bytes).map_err(|_| ScalarError::NotUtf8)
 }
 
 /// The YAML 1.2 core schema: null, booleans (`true`/`false` only),
@@ -156,7 +185,7 @@ fn looks_like_float(s: &str) -> bool {
         && body.chars().any(|c| c.is_ascii_digit())
 }
 
-fn resolve_kubectl(text: String) -> Result<Value, String> {
+fn resolve_kubectl(text: String) -> Result<Value, ScalarError> {
     match text.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
@@ -167,9 +196,7 @@ fn resolve_kubectl(text: String) -> Result<Value, String> {
         }
         ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF"
         | "-.inf" | "-.Inf" | "-.INF" => {
-            return Err(format!(
-                "{text} is a float JSON cannot hold (kubectl fails on it too); quote it for a string"
-            ));
+            return Err(ScalarError::NotFinite { text });
         }
         _ => {}
     }
@@ -190,7 +217,7 @@ fn resolve_kubectl(text: String) -> Result<Value, String> {
     {
         return json_number(f)
             .map(Value::Number)
-            .ok_or_else(|| format!("{text} is out of range"));
+            .ok_or(ScalarError::OutOfRange { text });
     }
     Ok(Value::String(text))
 }

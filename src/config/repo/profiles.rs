@@ -142,15 +142,16 @@ impl Alerts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
+/// A text that is not a size (it is quoted back in the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid size \"{0}\": expected bytes, KiB or MiB (e.g. 262144, 256KiB, 1MiB)")]
+pub struct BadSize(pub String);
+
 impl ByteSize {
-    pub fn parse(text: &str) -> Result<ByteSize, String> {
+    pub fn parse(text: &str) -> Result<ByteSize, BadSize> {
         let t = text.trim();
         let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let bad = || {
-            format!(
-                "invalid size \"{text}\": expected bytes, KiB or MiB (e.g. 262144, 256KiB, 1MiB)"
-            )
-        };
+        let bad = || BadSize(text.to_string());
         let n: u64 = t[..digits].parse().map_err(|_| bad())?;
         let factor = match t[digits..].trim() {
             "" | "B" => 1,

@@ -435,7 +435,7 @@ impl Worker {
     async fn pass(&mut self, desired: &Desired, dirty: Option<&BTreeSet<String>>, complete: bool) {
         let cluster = self.cluster.name.clone();
         let Ok(config) = &desired.config else {
-            let err = desired.config.as_ref().err().cloned().unwrap_or_default();
+            let err = desired.config_error().unwrap_or_default();
             for app in self
                 .inventories
                 .iter()

@@ -4,8 +4,23 @@
 
 use super::lex::{Item, Kind};
 
+/// A malformed literal, in the words of Go's parser.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiteralError {
+    #[error("invalid syntax")]
+    InvalidSyntax,
+    #[error("malformed character constant: {0}")]
+    MalformedChar(String),
+    #[error("expected integer; found {0}")]
+    ExpectedInteger(String),
+    #[error("integer overflow: {0:?}")]
+    Overflow(String),
+    #[error("illegal number syntax: {0:?}")]
+    IllegalNumber(String),
+}
+
 /// A string or raw string literal unquotes (Go's escapes).
-pub fn unquote(item: &Item) -> Result<(), String> {
+pub fn unquote(item: &Item) -> Result<(), LiteralError> {
     if item.kind == Kind::RawString {
         return Ok(());
     }
@@ -13,24 +28,24 @@ pub fn unquote(item: &Item) -> Result<(), String> {
         .text
         .strip_prefix('"')
         .and_then(|s| s.strip_suffix('"'))
-        .ok_or_else(|| "invalid syntax".to_string())?;
+        .ok_or(LiteralError::InvalidSyntax)?;
     let mut rest = inner;
     while !rest.is_empty() {
-        rest = unquote_char(rest, '"').ok_or_else(|| "invalid syntax".to_string())?;
+        rest = unquote_char(rest, '"').ok_or(LiteralError::InvalidSyntax)?;
     }
     Ok(())
 }
 
 /// A number, char or complex literal is well formed.
-pub fn number(item: &Item) -> Result<(), String> {
+pub fn number(item: &Item) -> Result<(), LiteralError> {
     let text = item.text.as_str();
     match item.kind {
         Kind::CharConstant => {
             let inner = text.strip_prefix('\'').unwrap_or(text);
             match unquote_char(inner, '\'') {
                 Some("'") => Ok(()),
-                Some(_) => Err(format!("malformed character constant: {text}")),
-                None => Err("invalid syntax".into()),
+                Some(_) => Err(LiteralError::MalformedChar(text.to_string())),
+                None => Err(LiteralError::InvalidSyntax),
             }
         }
         Kind::Complex => {
@@ -40,7 +55,7 @@ pub fn number(item: &Item) -> Result<(), String> {
                 Some(i) if is_float(&text[..i]) && is_float(text[i..].trim_end_matches('i')) => {
                     Ok(())
                 }
-                _ => Err(format!("expected integer; found {text}")),
+                _ => Err(LiteralError::ExpectedInteger(text.to_string())),
             }
         }
         _ => {
@@ -56,10 +71,10 @@ pub fn number(item: &Item) -> Result<(), String> {
                 if text.contains(['.', 'e', 'E', 'p', 'P']) {
                     Ok(())
                 } else {
-                    Err(format!("integer overflow: {text:?}"))
+                    Err(LiteralError::Overflow(text.to_string()))
                 }
             } else {
-                Err(format!("illegal number syntax: {text:?}"))
+                Err(LiteralError::IllegalNumber(text.to_string()))
             }
         }
     }

@@ -68,6 +68,17 @@ pub struct TemplateError {
     pub message: String,
 }
 
+impl TemplateError {
+    /// A malformed literal at `item`.
+    fn literal(item: &Item) -> impl FnOnce(literal::LiteralError) -> TemplateError {
+        let line = item.line;
+        move |e| TemplateError {
+            line,
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Checks an alerting rule's label or annotation value.
 pub fn check_alert_template(text: &str) -> Result<(), TemplateError> {
     // The definitions hold no newline, so line numbers stay the text's own.
@@ -243,10 +254,7 @@ impl Parser {
         if !matches!(name.kind, Kind::String | Kind::RawString) {
             return self.unexpected(&name, context);
         }
-        literal::unquote(&name).map_err(|m| TemplateError {
-            line: name.line,
-            message: m,
-        })?;
+        literal::unquote(&name).map_err(TemplateError::literal(&name))?;
         self.expect(Kind::RightDelim, context)?;
         self.in_fresh_scope(|p| {
             let (end, item) = p.item_list()?;
@@ -371,10 +379,7 @@ impl Parser {
         if !matches!(it.kind, Kind::String | Kind::RawString) {
             return self.unexpected(&it, context);
         }
-        literal::unquote(&it).map_err(|m| TemplateError {
-            line: it.line,
-            message: m,
-        })
+        literal::unquote(&it).map_err(TemplateError::literal(&it))
     }
 
     fn template_control(&mut self) -> Res<()> {
@@ -551,17 +556,11 @@ impl Parser {
             Kind::Field => Term::Executable,
             Kind::Dot | Kind::Nil | Kind::Bool => Term::Literal,
             Kind::Number | Kind::CharConstant | Kind::Complex => {
-                literal::number(&it).map_err(|m| TemplateError {
-                    line: it.line,
-                    message: m,
-                })?;
+                literal::number(&it).map_err(TemplateError::literal(&it))?;
                 Term::Literal
             }
             Kind::String | Kind::RawString => {
-                literal::unquote(&it).map_err(|m| TemplateError {
-                    line: it.line,
-                    message: m,
-                })?;
+                literal::unquote(&it).map_err(TemplateError::literal(&it))?;
                 Term::Literal
             }
             Kind::LeftParen => {

@@ -111,7 +111,8 @@ fn a_configured_known_hosts_file_decides_and_says_why() {
     let changed = trust
         .check_host_key("git.example.com", 22, &other)
         .unwrap()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(changed.contains("man-in-the-middle"), "{changed}");
     assert!(changed.contains(&file.display().to_string()), "{changed}");
     // Without the setting, git2's default check applies.
@@ -181,7 +182,8 @@ fn a_ca_bundle_trusts_what_it_issued_for_the_right_host_only() {
     let wrong_host = trust
         .check_tls("evil.example.com", &leaf)
         .unwrap()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         wrong_host.contains(&bundle.display().to_string()),
         "{wrong_host}"
