@@ -238,9 +238,7 @@ impl Rollouts {
                 .map(|d| apps_on(d, cluster).into_iter().map(|(a, _)| a).collect())
                 .unwrap_or_default()
         };
-        let config_error = target
-            .as_ref()
-            .and_then(|d| d.config.as_ref().err().cloned());
+        let config_error = target.as_ref().and_then(|d| d.config_error());
         let state = m.state.as_mut()?;
         let (report, revert) = state.step(&Input {
             waves,
