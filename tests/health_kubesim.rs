@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use plumb::cluster::Cluster;
+use plumb::cluster::{Cluster, Kind};
 use plumb::health::{Health, HealthState, app_health, assess, describe};
 use serde_json::{Value, json};
 
@@ -52,27 +52,20 @@ fn job(name: &str, ready: &str) -> Value {
     })
 }
 
+/// The kind of `obj` as the cluster serves it, and its name.
+async fn kind_and_name<'a>(c: &Cluster, obj: &'a Value) -> (Kind, &'a str) {
+    let api_version = obj["apiVersion"].as_str().unwrap();
+    let kind = c.resolve(api_version, obj["kind"].as_str().unwrap()).await;
+    (kind.unwrap(), obj["metadata"]["name"].as_str().unwrap())
+}
+
 async fn apply(c: &Cluster, obj: &Value) -> Value {
-    let kind = c
-        .resolve(
-            obj["apiVersion"].as_str().unwrap(),
-            obj["kind"].as_str().unwrap(),
-        )
-        .await
-        .unwrap();
-    let name = obj["metadata"]["name"].as_str().unwrap();
+    let (kind, name) = kind_and_name(c, obj).await;
     c.apply(&kind, Some("web"), name, obj, false).await.unwrap()
 }
 
 async fn live(c: &Cluster, obj: &Value) -> Value {
-    let kind = c
-        .resolve(
-            obj["apiVersion"].as_str().unwrap(),
-            obj["kind"].as_str().unwrap(),
-        )
-        .await
-        .unwrap();
-    let name = obj["metadata"]["name"].as_str().unwrap();
+    let (kind, name) = kind_and_name(c, obj).await;
     c.get(&kind, Some("web"), name).await.unwrap().unwrap()
 }
 
