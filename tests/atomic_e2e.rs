@@ -11,6 +11,11 @@ mod common;
 use common::regions::{self, cm};
 use common::text;
 
+/// The fixture's `plumb.yaml` with `added` after its (only) line `line`.
+fn config_adding(line: &str, added: &str) -> String {
+    regions::config().replace(line, &format!("{line}{added}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revision_with_one_invalid_object_applies_nothing_of_the_app() {
     let env = regions::env(&["a1", "a2"]).await;
@@ -70,13 +75,8 @@ async fn a_crd_and_its_objects_and_a_namespace_and_its_objects_apply_in_one_comm
         "apps/platform/crd.yaml",
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: { kind: Widget, plural: widgets, singular: widget, listKind: WidgetList }\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n---\napiVersion: v1\nkind: Namespace\nmetadata: { name: shop }\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: { name: w1, namespace: shop }\nspec: { size: 3 }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: shop-config, namespace: shop }\ndata: { a: b }\n",
     );
-    env.repo.write(
-        "plumb.yaml",
-        &regions::config().replace(
-            "    cluster_scoped: true\n",
-            "    cluster_scoped: true\n    namespaces: [shop]\n",
-        ),
-    );
+    let config = config_adding("    cluster_scoped: true\n", "    namespaces: [shop]\n");
+    env.repo.write("plumb.yaml", &config);
     env.repo.commit("crd + cr + namespace + cm");
     env.sync_once().await;
     for sim in &env.sims {
@@ -127,13 +127,11 @@ async fn a_mass_prune_is_refused() {
         env.assert_value(n, Some("v1"), "kept").await;
     }
     // Allowed explicitly, the same revision prunes.
-    env.repo.write(
-        "plumb.yaml",
-        &regions::config().replace(
-            "    depends_on: [platform]\n",
-            "    depends_on: [platform]\n    allow_mass_prune: true\n",
-        ),
+    let config = config_adding(
+        "    depends_on: [platform]\n",
+        "    allow_mass_prune: true\n",
     );
+    env.repo.write("plumb.yaml", &config);
     env.repo.commit("allow it");
     env.sync_once().await;
     assert!(env.a().configmap("web", "a2").await.is_none());

@@ -18,35 +18,14 @@ async fn env() -> Env {
     Env::new(repo, &["a"]).await
 }
 
+/// POSTs `body` with `headers`: the status code.
 async fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-    let mut args: Vec<String> = vec![
-        "-s".into(),
-        "-o".into(),
-        "/dev/null".into(),
-        "-w".into(),
-        "%{http_code}".into(),
-        "-X".into(),
-        "POST".into(),
-    ];
-    for (k, v) in headers {
-        args.push("-H".into());
-        args.push(format!("{k}: {v}"));
+    let mut args = vec!["-X", "POST", "--data-binary", body];
+    let headers: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    for h in &headers {
+        args.extend(["-H", h.as_str()]);
     }
-    args.push("--data-binary".into());
-    args.push(body.into());
-    args.push(url.into());
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("curl")
-            .args(&args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0)
-    })
-    .await
-    .unwrap()
+    curl(url, &args).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +210,8 @@ async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
         .await;
 }
 
-/// GET with extra curl arguments: (code, body).
+/// A request with extra curl arguments (a GET unless they say otherwise):
+/// (code, body).
 async fn curl(url: &str, extra: &[&str]) -> (u16, String) {
     let mut args: Vec<String> = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5"]
         .iter()
