@@ -7,17 +7,12 @@
 
 mod common;
 
-use common::{Env, TestRepo, text};
+use common::{Env, TestRepo};
 
 fn cm(name: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: {name} }}\ndata: {{ v: \"{value}\" }}\n"
     )
-}
-
-async fn plumb(env: &Env, args: &[&str]) -> (Option<i32>, String) {
-    let out = env.plumb(args).await;
-    (out.status.code(), text(&out))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,7 +30,7 @@ async fn diff_holds_back_what_the_daemon_holds_back() {
     repo.commit("two apps");
     let env = Env::new(repo, &["a"]).await;
     let (repo, a) = (&env.repo, env.a());
-    let (code, text) = plumb(&env, &["sync", "--once"]).await;
+    let (code, text) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{text}");
 
     // web is suspended in git with a change pending; `a` moves from web to
@@ -49,7 +44,7 @@ async fn diff_holds_back_what_the_daemon_holds_back() {
     );
     repo.commit("suspend web, move a to other");
 
-    let (code, diff) = plumb(&env, &["diff"]).await;
+    let (code, diff) = env.plumb_outcome(&["diff"]).await;
     assert_eq!(code, Some(1), "{diff}");
     assert!(diff.contains("► a/web: suspended"), "{diff}");
     assert!(
@@ -59,7 +54,7 @@ async fn diff_holds_back_what_the_daemon_holds_back() {
     assert!(diff.contains("► a/other: nothing is written"), "{diff}");
     assert!(diff.contains("belongs to app web"), "{diff}");
 
-    let (code, sync) = plumb(&env, &["sync", "--once"]).await;
+    let (code, sync) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(1), "{sync}");
     assert!(
         sync.lines()

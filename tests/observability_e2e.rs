@@ -97,12 +97,6 @@ async fn env() -> Env {
     Env::new(repo, &["a", "b"]).await
 }
 
-/// `plumb <args>`'s exit code and output.
-async fn plumb(env: &Env, args: &[&str]) -> (Option<i32>, String) {
-    let out = env.plumb(args).await;
-    (out.status.code(), text(&out))
-}
-
 /// `plumb validate`'s exit code and output.
 async fn validate(env: &Env) -> (Option<i32>, String) {
     let out = env.validate().await;
@@ -115,7 +109,7 @@ async fn refused_at(env: &Env, where_: &str) {
     let (code, out) = validate(env).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains(where_), "{out}");
-    let (code, out) = plumb(env, &["sync", "--once"]).await;
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains(where_), "{out}");
 }
@@ -153,7 +147,7 @@ async fn dashboards_and_alerts_are_delivered_and_a_broken_one_blocks_the_app() {
     let env = env().await;
     let (code, out) = validate(&env).await;
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = plumb(&env, &["sync", "--once"]).await;
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{out}");
 
     // Cluster a: the sidecar's ConfigMap and a PrometheusRule.
@@ -226,7 +220,7 @@ async fn dashboards_and_alerts_are_delivered_and_a_broken_one_blocks_the_app() {
     env.repo
         .write("apps/shop/dashboards/overview.json", &dashboard("Shop v2"));
     env.repo.commit("fixed");
-    let (code, out) = plumb(&env, &["sync", "--once"]).await;
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(settings(env.sim("b")).await.as_deref(), Some("v2"));
     assert_eq!(
@@ -235,7 +229,7 @@ async fn dashboards_and_alerts_are_delivered_and_a_broken_one_blocks_the_app() {
     );
     env.repo.remove("apps/shop/dashboards/overview.json");
     env.repo.commit("drop the dashboard");
-    let (code, out) = plumb(&env, &["sync", "--once"]).await;
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(dashboard_title(&env).await, (None, None));
     assert!(env.a().get(RULE_A).await.is_some(), "the rules stay");

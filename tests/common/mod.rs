@@ -1,6 +1,13 @@
 //! Shared fixtures for the end-to-end tests: a real git repository in a
 //! temp dir (driven with the `git` CLI), kubesim clusters in-process, and
 //! the real `plumb` binary as a child process.
+//!
+//! [`Env`] ties them together (repo + clusters + daemon config, `plumb`
+//! runs, a daemon, waits on what the clusters hold); [`web_config`],
+//! [`web_repo`] and [`cm`] are the usual app `web` in namespace `web`;
+//! [`regions`] is the two-cluster fixture of the engine tests. A test file
+//! keeps only what is its own (its fixture's files, its checks); it must
+//! not rebuild a config, a daemon or a wait that is here.
 
 #![allow(dead_code)]
 // each test binary uses a different part
@@ -185,15 +192,6 @@ impl Sim {
             .unwrap();
         self.client.request(req).await.unwrap()
     }
-}
-
-/// A daemon config for `repo` and the given clusters (by kubeconfig).
-pub fn daemon_config(dir: &Path, repo: &Path, clusters: &[&Sim]) -> PathBuf {
-    let config = DaemonConfig {
-        url: repo.display().to_string(),
-        ..DaemonConfig::default()
-    };
-    config.write(&dir.join("daemon.yaml"), clusters, &dir.join("state"))
 }
 
 /// What a daemon config says besides its clusters.
@@ -395,14 +393,6 @@ pub async fn http_get(url: &str) -> Option<(u16, String)> {
     .unwrap()
 }
 
-/// `plumb <args> --config <config>`, off the async runtime.
-pub async fn plumb_with(config: &Path, args: &[&str]) -> Output {
-    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    v.push("--config".into());
-    v.push(config.display().to_string());
-    plumb_async(v).await
-}
-
 /// stdout then stderr of a finished command, as text.
 pub fn text(out: &Output) -> String {
     format!(
@@ -527,6 +517,12 @@ impl Env {
         v.push("--config".into());
         v.push(self.config().display().to_string());
         self.run(v).await
+    }
+
+    /// [`Env::plumb`]'s exit code and output (stdout then stderr).
+    pub async fn plumb_outcome(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.plumb(args).await;
+        (out.status.code(), text(&out))
     }
 
     /// `plumb validate <repo>`, off the async runtime.
