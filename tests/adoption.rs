@@ -8,16 +8,11 @@
 
 mod common;
 
-use common::{Sim, TestRepo, daemon_config, plumb_with};
+use common::{Env, TestRepo};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
-async fn sync_once(config: &std::path::Path) -> std::process::Output {
-    plumb_with(config, &["sync", "--once"]).await
-}
-
-async fn setup(adopt: Option<bool>) -> (tempfile::TempDir, TestRepo, Sim, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
+async fn setup(adopt: Option<bool>) -> Env {
     let repo = TestRepo::new();
     let adopt = adopt.map(|a| format!(", adopt: {a}")).unwrap_or_default();
     repo.write(
@@ -35,7 +30,8 @@ async fn setup(adopt: Option<bool>) -> (tempfile::TempDir, TestRepo, Sim, std::p
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: handmade\ndata:\n  v: from-git\n",
     );
     repo.commit("web");
-    let a = Sim::start("a", dir.path()).await;
+    let env = Env::new(repo, &["a"]).await;
+    let a = env.a();
     // Someone created `handmade` by hand before plumb came.
     let api: Api<ConfigMap> = Api::namespaced(a.client.clone(), "default");
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
@@ -47,14 +43,14 @@ async fn setup(adopt: Option<bool>) -> (tempfile::TempDir, TestRepo, Sim, std::p
         ..PostParams::default()
     };
     api.create(&pp, &cm).await.unwrap();
-    let config = daemon_config(dir.path(), repo.path(), &[&a]);
-    (dir, repo, a, config)
+    env
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_object_is_adopted_visibly_by_default() {
-    let (_dir, _repo, a, config) = setup(None).await;
-    let out = sync_once(&config).await;
+    let env = setup(None).await;
+    let a = env.a();
+    let out = env.plumb(&["sync", "--once"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -76,8 +72,9 @@ async fn an_existing_object_is_adopted_visibly_by_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_adopt_false_an_existing_object_fails_the_app_and_nothing_is_written() {
-    let (_dir, _repo, a, config) = setup(Some(false)).await;
-    let out = sync_once(&config).await;
+    let env = setup(Some(false)).await;
+    let a = env.a();
+    let out = env.plumb(&["sync", "--once"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(

@@ -8,22 +8,10 @@
 
 mod common;
 
-use common::text;
-
-use std::path::Path;
-use std::process::Output;
-
-use common::{Sim, TestRepo, daemon_config, plumb_async};
-
-async fn run(config: &Path, args: &[&str]) -> Output {
-    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    a.extend(["--config".into(), config.display().to_string()]);
-    plumb_async(a).await
-}
+use common::{Env, TestRepo, text};
 
 /// One app in namespace `web` from `files`, synced once to cluster `a`.
-async fn synced(files: &[(&str, &str)]) -> (tempfile::TempDir, TestRepo, Sim, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
+async fn synced(files: &[(&str, &str)]) -> Env {
     let repo = TestRepo::new();
     repo.write(
         "plumb.yaml",
@@ -33,11 +21,15 @@ async fn synced(files: &[(&str, &str)]) -> (tempfile::TempDir, TestRepo, Sim, st
         repo.write(&format!("apps/web/{path}"), body);
     }
     repo.commit("web");
-    let a = Sim::start("a", dir.path()).await;
-    let config = daemon_config(dir.path(), repo.path(), &[&a]);
-    let out = run(&config, &["sync", "--once"]).await;
-    assert!(out.status.success(), "{}", text(&out));
-    (dir, repo, a, config)
+    let env = Env::new(repo, &["a"]).await;
+    env.sync_once().await;
+    env
+}
+
+/// `plumb diff` right after the sync: clean.
+async fn assert_no_drift(env: &Env) {
+    let out = env.plumb(&["diff"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 const APP: &str = r#"
@@ -147,7 +139,8 @@ webhooks:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_with_every_common_kind_syncs_and_shows_no_drift() {
-    let (_dir, _repo, a, config) = synced(&[("app.yaml", APP)]).await;
+    let env = synced(&[("app.yaml", APP)]).await;
+    let a = env.a();
     for path in [
         "/apis/networking.k8s.io/v1/namespaces/web/ingresses/web",
         "/apis/autoscaling/v2/namespaces/web/horizontalpodautoscalers/web",
@@ -165,8 +158,7 @@ async fn an_app_with_every_common_kind_syncs_and_shows_no_drift() {
         .await
         .unwrap();
     assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
-    let out = run(&config, &["diff"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_drift(&env).await;
 }
 
 const METRICS_API: &str = r#"
@@ -186,7 +178,7 @@ spec:
 /// it registers is unavailable, and the rest of the app syncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unavailable_aggregated_api_does_not_stop_the_app() {
-    let (_dir, _repo, a, config) = synced(&[
+    let env = synced(&[
         (
             "ns.yaml",
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n",
@@ -198,6 +190,7 @@ async fn an_unavailable_aggregated_api_does_not_stop_the_app() {
         ),
     ])
     .await;
+    let a = env.a();
     assert!(a.configmap("web", "settings").await.is_some());
     assert!(
         a.get("/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io")
@@ -208,6 +201,5 @@ async fn an_unavailable_aggregated_api_does_not_stop_the_app() {
     let url = format!("{}/apis/metrics.k8s.io/v1beta1", a.sim.url());
     let (code, body) = common::http_get(&url).await.unwrap();
     assert_eq!((code, body.trim()), (503, "service unavailable"));
-    let out = run(&config, &["diff"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_no_drift(&env).await;
 }

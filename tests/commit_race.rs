@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Sim, TestRepo, daemon_config, eventually};
+use common::{Daemon, Env, Sim, TestRepo, eventually};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -78,7 +78,6 @@ fn drifter(client: kube::Client, stop: Arc<AtomicBool>) -> tokio::task::JoinHand
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_racing_a_drift_wake_up_is_applied_within_one_pass() {
-    let dir = tempfile::tempdir().unwrap();
     let repo = TestRepo::new();
     repo.write(
         "plumb.yaml",
@@ -87,10 +86,10 @@ async fn a_commit_racing_a_drift_wake_up_is_applied_within_one_pass() {
     write_app(&repo, "a", "v0");
     write_app(&repo, "b", "v0");
     repo.commit("two apps");
-    let sim = Sim::start("c", dir.path()).await;
-    let config = daemon_config(dir.path(), repo.path(), &[&sim]);
-    let d = Daemon::start(&config, &dir.path().join("daemon.log"));
-    wait_all(&sim, &d, "b", "v0", Duration::from_secs(30)).await;
+    let env = Env::new(repo, &["c"]).await;
+    let (repo, sim) = (&env.repo, env.a());
+    let d = env.daemon("daemon.log");
+    wait_all(sim, &d, "b", "v0", Duration::from_secs(30)).await;
     // Every request slowed, so that passes overlap the next event.
     sim.sim.faults().set_latency(Duration::from_millis(30));
     let mut slowest = Duration::ZERO;
@@ -100,7 +99,7 @@ async fn a_commit_racing_a_drift_wake_up_is_applied_within_one_pass() {
         // Let the worker get busy with `a`, then commit a change to `b`.
         tokio::time::sleep(Duration::from_millis(150 + 40 * trial as u64)).await;
         let want = format!("t{trial}");
-        write_app(&repo, "b", &want);
+        write_app(repo, "b", &want);
         let committed = Instant::now();
         repo.commit(&format!("b: trial {trial}"));
         // The drift goes on for a while after the commit, so that wake-ups
@@ -110,7 +109,7 @@ async fn a_commit_racing_a_drift_wake_up_is_applied_within_one_pass() {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             stop_later.store(true, Ordering::Relaxed);
         });
-        wait_all(&sim, &d, "b", &want, PER_COMMIT).await;
+        wait_all(sim, &d, "b", &want, PER_COMMIT).await;
         slowest = slowest.max(committed.elapsed());
         stop.store(true, Ordering::Relaxed);
         task.await.unwrap();

@@ -10,21 +10,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Daemon, Sim, TestRepo, daemon_config, eventually};
-use serde_json::{Value, json};
+use common::{Env, Sim, TestRepo, eventually};
+use serde_json::json;
 
-const CONFIG: &str = "\
-clusters:
-  a: {}
-apps:
-  platform:
-    path: apps/platform
-    cluster_scoped: true
-  web:
-    path: apps/web
-    namespace: web
-    depends_on: [platform]
-    allow_mass_prune: true
+/// App `web` may prune all at once; app `other` shares its namespace.
+const APPS: &str = "    allow_mass_prune: true
   other:
     path: apps/other
     namespace: web
@@ -59,44 +49,37 @@ fn expected(range: std::ops::Range<usize>) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kills_during_apply_and_prune_neither_orphan_nor_wrongly_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = TestRepo::new();
-    repo.write("plumb.yaml", CONFIG);
-    repo.write(
-        "apps/platform/ns.yaml",
-        "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
-    );
+    let repo = common::web_repo(&common::web_config("  a: {}\n", APPS));
     repo.write(
         "apps/other/keep.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other-app }\n",
     );
     write_web(&repo, 0..120);
     repo.commit("first");
-    let a = Sim::start("a", dir.path()).await;
+    let env = Env::new(repo, &["a"]).await;
+    let (repo, a) = (&env.repo, env.a());
     // An object plumb does not manage, in the same namespace, created by hand.
-    create_unmanaged(&a).await;
-    let config = daemon_config(dir.path(), repo.path(), &[&a]);
-    let log = dir.path().join("daemon.log");
+    create_unmanaged(a).await;
     // Each request takes a little while, so that kills land mid-apply.
     a.sim.faults().set_latency(Duration::from_millis(3));
     let revisions = [(0..120), (60..180), (0..30), (100..220)];
     for (round, range) in revisions.iter().enumerate() {
-        write_web(&repo, range.clone());
+        write_web(repo, range.clone());
         repo.commit(&format!("round {round}"));
         for _ in 0..3 {
-            let d = Daemon::start(&config, &log);
+            let d = env.daemon("daemon.log");
             tokio::time::sleep(Duration::from_millis(fastrand::u64(50..400))).await;
             drop(d); // SIGKILL
         }
     }
     a.sim.faults().set_latency(Duration::ZERO);
-    let d = Daemon::start(&config, &log);
+    let d = env.daemon("daemon.log");
     let want = expected(100..220);
     eventually(
         "converged on the last revision after the crashes",
         Duration::from_secs(60),
         Some(&d),
-        || async { web_objects(&a).await.filter(|got| *got == want) },
+        || async { web_objects(a).await.filter(|got| *got == want) },
     )
     .await;
     assert!(
@@ -108,7 +91,7 @@ async fn kills_during_apply_and_prune_neither_orphan_nor_wrongly_delete() {
         "another app's object was deleted"
     );
     // Nothing forgotten: emptying the app prunes every object it ever made.
-    write_web(&repo, 0..0);
+    write_web(repo, 0..0);
     repo.write(
         "apps/web/one.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: last }\n",
@@ -119,7 +102,7 @@ async fn kills_during_apply_and_prune_neither_orphan_nor_wrongly_delete() {
         "every object of the crashed rounds pruned",
         Duration::from_secs(30),
         Some(&d),
-        || async { web_objects(&a).await.filter(|got| *got == want) },
+        || async { web_objects(a).await.filter(|got| *got == want) },
     )
     .await;
     assert!(a.configmap("web", "by-hand").await.is_some());
@@ -128,15 +111,7 @@ async fn kills_during_apply_and_prune_neither_orphan_nor_wrongly_delete() {
 
 async fn create_unmanaged(a: &Sim) {
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}});
-    let req = http::Request::post("/api/v1/namespaces")
-        .header("Content-Type", "application/json")
-        .body(serde_json::to_vec(&ns).unwrap())
-        .unwrap();
-    let _: Value = a.client.request(req).await.unwrap();
+    a.create("/api/v1/namespaces", &ns).await;
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "by-hand", "namespace": "web"}});
-    let req = http::Request::post("/api/v1/namespaces/web/configmaps")
-        .header("Content-Type", "application/json")
-        .body(serde_json::to_vec(&cm).unwrap())
-        .unwrap();
-    let _: Value = a.client.request(req).await.unwrap();
+    a.create("/api/v1/namespaces/web/configmaps", &cm).await;
 }

@@ -8,117 +8,31 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, Sim, TestRepo, address, eventually, git, http_get};
-use serde_json::Value;
+use common::{Daemon, Env, LONG, address, app_status, cm, eventually, http_get, status};
 
-const CONFIG: &str = "\
-clusters:
-  a: {}
-apps:
-  platform:
-    path: apps/platform
-    cluster_scoped: true
-  web:
-    path: apps/web
-    namespace: web
-    depends_on: [platform]
-";
-
-const LONG: Duration = Duration::from_secs(20);
-
-fn cm(name: &str, value: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: {name} }}\ndata: {{ value: {value} }}\n"
-    )
-}
-
-fn repo() -> TestRepo {
-    let repo = TestRepo::new();
-    repo.write("plumb.yaml", CONFIG);
-    repo.write(
-        "apps/platform/ns.yaml",
-        "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
-    );
+/// App `web` with ConfigMap a1 = v1, on one cluster.
+async fn env() -> Env {
+    let repo = common::web_repo(&common::web_config("  a: {}\n", ""));
     repo.write("apps/web/a1.yaml", &cm("a1", "v1"));
     repo.commit("initial");
-    repo
+    Env::new(repo, &["a"]).await
 }
 
-/// A daemon config; `http_extra` goes under `http:`, `extra` at the top.
-fn config(
-    dir: &std::path::Path,
-    url: &str,
-    sim: &Sim,
-    poll: &str,
-    extra: &str,
-    name: &str,
-) -> std::path::PathBuf {
-    config_with(dir, url, sim, poll, "", extra, name)
-}
-
-fn config_with(
-    dir: &std::path::Path,
-    url: &str,
-    sim: &Sim,
-    poll: &str,
-    http_extra: &str,
-    extra: &str,
-    name: &str,
-) -> std::path::PathBuf {
-    let text = format!(
-        "repo:\n  url: {url}\n  branch: main\n  poll_interval: {poll}\nclusters:\n  a: {{ kubeconfig: {} }}\nstate_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n{http_extra}{extra}",
-        sim.kubeconfig.display(),
-        dir.join(format!("state-{name}")).display()
-    );
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
+/// POSTs `body` with `headers`: the status code.
 async fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-    let mut args: Vec<String> = vec![
-        "-s".into(),
-        "-o".into(),
-        "/dev/null".into(),
-        "-w".into(),
-        "%{http_code}".into(),
-        "-X".into(),
-        "POST".into(),
-    ];
-    for (k, v) in headers {
-        args.push("-H".into());
-        args.push(format!("{k}: {v}"));
+    let mut args = vec!["-X", "POST", "--data-binary", body];
+    let headers: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    for h in &headers {
+        args.extend(["-H", h.as_str()]);
     }
-    args.push("--data-binary".into());
-    args.push(body.into());
-    args.push(url.into());
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("curl")
-            .args(&args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0)
-    })
-    .await
-    .unwrap()
-}
-
-async fn value(sim: &Sim, name: &str) -> Option<String> {
-    sim.configmap("web", name)
-        .await
-        .and_then(|c| c["data"]["value"].as_str().map(str::to_string))
+    curl(url, &args).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_api_metrics_and_probes_describe_the_clusters() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = repo();
-    let a = Sim::start("a", dir.path()).await;
-    let cfg = config(dir.path(), repo.path().to_str().unwrap(), &a, "1s", "", "d");
-    let d = Daemon::start(&cfg, &dir.path().join("d.log"));
+    let env = env().await;
+    let repo = &env.repo;
+    let d = env.daemon("d.log");
     let base = address(&d).await;
     eventually(
         "/readyz turns 200 after the first pass",
@@ -131,15 +45,8 @@ async fn the_status_api_metrics_and_probes_describe_the_clusters() {
         },
     )
     .await;
-    let (code, body) = http_get(&format!("{base}/api/v1/status")).await.unwrap();
-    assert_eq!(code, 200);
-    let doc: Value = serde_json::from_str(&body).unwrap();
-    let web = doc["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["app"] == "web")
-        .expect("web in status");
+    let doc = status(&base).await.expect("the status answers 200");
+    let web = app_status(&doc, "web");
     assert_eq!(web["sync"], "Synced", "{web}");
     assert_eq!(web["applied_revision"], repo.head());
     assert_eq!(web["applied_commit"]["subject"], "initial");
@@ -168,41 +75,24 @@ async fn the_status_api_metrics_and_probes_describe_the_clusters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = repo();
-    let remote = dir.path().join("remote.git");
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            repo.path().to_str().unwrap(),
-            remote.to_str().unwrap(),
-        ],
-    );
-    git(
-        repo.path(),
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
-    let a = Sim::start("a", dir.path()).await;
-    std::fs::write(dir.path().join("hook-secret"), "s3cret\n").unwrap();
-    let extra = format!(
+    let mut env = env().await;
+    env.publish();
+    env.remote = true;
+    let secret = env.dir.path().join("hook-secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    env.settings.http = format!(
         "  webhooks: {{ generic_secret_file: {} }}\n",
-        dir.path().join("hook-secret").display()
+        secret.display()
     );
     // Polling every hour: only the webhook can make the change arrive fast.
-    let url = format!("file://{}", remote.display());
-    let cfg = config_with(dir.path(), &url, &a, "1h", &extra, "", "d");
-    let d = Daemon::start(&cfg, &dir.path().join("d.log"));
+    env.settings.poll = "1h".into();
+    let a = env.a();
+    let d = env.daemon("d.log");
     let base = address(&d).await;
-    eventually("first sync", LONG, Some(&d), || async {
-        value(&a, "a1").await.filter(|v| v == "v1")
-    })
-    .await;
-    repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
-    repo.commit("change");
-    git(repo.path(), &["push", "-q", "origin", "main"]);
+    env.wait_value(&d, "a1", Some("v1")).await;
+    env.repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
+    env.repo.commit("change");
+    env.push();
     let body = r#"{"ref":"refs/heads/main"}"#;
     let forged = http_post(
         &format!("{base}/hooks/git"),
@@ -213,7 +103,7 @@ async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing()
     assert_eq!(forged, 401);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
-        value(&a, "a1").await.as_deref(),
+        a.value("a1").await.as_deref(),
         Some("v1"),
         "a forged webhook triggered a fetch"
     );
@@ -226,13 +116,9 @@ async fn a_signed_webhook_triggers_an_immediate_fetch_and_a_forged_one_nothing()
     ];
     let good = http_post(&format!("{base}/hooks/git"), &signed, body).await;
     assert_eq!(good, 202);
-    eventually(
-        "the pushed change applied after the webhook",
-        Duration::from_secs(5),
-        Some(&d),
-        || async { value(&a, "a1").await.filter(|v| v == "v2") },
-    )
-    .await;
+    // The pushed change is applied soon after the webhook.
+    env.wait_value_within(Duration::from_secs(5), &d, "a1", Some("v2"))
+        .await;
     // The same signed delivery again: answered, but nothing triggered.
     let replay = http_post(&format!("{base}/hooks/git"), &signed, body).await;
     assert_eq!(replay, 200, "a replayed delivery");
@@ -286,48 +172,27 @@ async fn git_fetches(base: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = repo();
-    let a = Sim::start("a", dir.path()).await;
-    let le = "leader_election: { enabled: true, lease_duration: 3s }\n";
-    let c1 = config(
-        dir.path(),
-        repo.path().to_str().unwrap(),
-        &a,
-        "1s",
-        le,
-        "one",
-    );
-    let c2 = config(
-        dir.path(),
-        repo.path().to_str().unwrap(),
-        &a,
-        "1s",
-        le,
-        "two",
-    );
-    let d1 = Daemon::start(&c1, &dir.path().join("one.log"));
-    eventually("first replica syncs", LONG, Some(&d1), || async {
-        value(&a, "a1").await.filter(|v| v == "v1")
-    })
-    .await;
-    let d2 = Daemon::start(&c2, &dir.path().join("two.log"));
+    let mut env = env().await;
+    env.settings.extra = "leader_election: { enabled: true, lease_duration: 3s }\n".into();
+    let (repo, a) = (&env.repo, env.a());
+    let replica = |name: &str| {
+        Daemon::start(
+            &env.config_as(name),
+            &env.dir.path().join(format!("{name}.log")),
+        )
+    };
+    let d1 = replica("one");
+    env.wait_value(&d1, "a1", Some("v1")).await;
+    let d2 = replica("two");
     let base2 = address(&d2).await;
-    eventually(
-        "the second replica runs as standby",
-        LONG,
-        Some(&d2),
-        || async { d2.logs().contains("pass complete").then_some(()) },
-    )
-    .await;
+    // The second replica runs as standby.
+    d2.wait_log("pass complete", 1).await;
     // A change while both run: only the leader writes it.
     a.sim.reset_counters();
     repo.write("apps/web/a1.yaml", &cm("a1", "v2"));
     repo.commit("change");
-    eventually("the leader applies the change", LONG, Some(&d1), || async {
-        value(&a, "a1").await.filter(|v| v == "v2")
-    })
-    .await;
+    // The leader applies the change.
+    env.wait_value(&d1, "a1", Some("v2")).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let patches = a.sim.counters().resource_verb("configmaps", "patch");
     assert!(
@@ -340,16 +205,13 @@ async fn two_replicas_elect_one_writer_and_the_other_takes_over() {
     drop(d1);
     repo.write("apps/web/a1.yaml", &cm("a1", "v3"));
     repo.commit("after the leader died");
-    eventually(
-        "the standby took over and applied",
-        Duration::from_secs(15),
-        Some(&d2),
-        || async { value(&a, "a1").await.filter(|v| v == "v3") },
-    )
-    .await;
+    // The standby took over and applied.
+    env.wait_value_within(Duration::from_secs(15), &d2, "a1", Some("v3"))
+        .await;
 }
 
-/// GET with extra curl arguments: (code, body).
+/// A request with extra curl arguments (a GET unless they say otherwise):
+/// (code, body).
 async fn curl(url: &str, extra: &[&str]) -> (u16, String) {
     let mut args: Vec<String> = ["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5"]
         .iter()
@@ -372,32 +234,29 @@ async fn curl(url: &str, extra: &[&str]) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_the_api_needs_it_and_slow_clients_are_cut() {
-    use std::io::{Read, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let repo = repo();
-    let a = Sim::start("a", dir.path()).await;
-    let token_file = dir.path().join("api-token");
+    let mut env = env().await;
+    let token_file = env.dir.path().join("api-token");
     std::fs::write(&token_file, "t0ps3cret\n").unwrap();
-    let http = format!(
+    env.settings.http = format!(
         "  token_file: {}\n  header_read_timeout: 500ms\n  max_connections: 4\n",
         token_file.display()
     );
-    let url = repo.path().to_str().unwrap();
-    let cfg = config_with(dir.path(), url, &a, "1s", &http, "", "d");
-    let d = Daemon::start(&cfg, &dir.path().join("d.log"));
+    let d = env.daemon("d.log");
     let base = address(&d).await;
-    eventually("first sync", LONG, Some(&d), || async {
-        value(&a, "a1").await.filter(|v| v == "v1")
-    })
-    .await;
+    env.wait_value(&d, "a1", Some("v1")).await;
+    the_api_and_page_need_the_token(&base, &env.repo.head()).await;
+    plumb_status_needs_the_token(&base, &token_file);
+    slow_clients_are_cut(&base).await;
+}
 
-    // Probes and metrics are open; the API and page are not.
+/// Probes and metrics are open; the API and page are not.
+async fn the_api_and_page_need_the_token(base: &str, head: &str) {
     assert_eq!(curl(&format!("{base}/healthz"), &[]).await.0, 200);
     assert_eq!(curl(&format!("{base}/metrics"), &[]).await.0, 200);
     for path in ["/api/v1/status", "/"] {
         let (code, body) = curl(&format!("{base}{path}"), &[]).await;
         assert_eq!(code, 401, "{path}");
-        assert!(!body.contains(&repo.head()), "{body}");
+        assert!(!body.contains(head), "{body}");
         let wrong = curl(
             &format!("{base}{path}"),
             &["-H", "Authorization: Bearer nope"],
@@ -410,13 +269,16 @@ async fn with_a_token_the_api_needs_it_and_slow_clients_are_cut() {
         )
         .await;
         assert_eq!(code, 200, "{path}");
-        assert!(body.contains(&repo.head()), "{body}");
+        assert!(body.contains(head), "{body}");
     }
+}
 
-    // plumb status: refused without the token, served with it.
+/// `plumb status`: refused without the token, served with it (from the
+/// environment or a file).
+fn plumb_status_needs_the_token(base: &str, token_file: &std::path::Path) {
     let status = |env: Option<&str>, extra: &[&str]| {
         let mut c = std::process::Command::new(common::plumb_bin());
-        c.args(["status", "--server", &base]).args(extra);
+        c.args(["status", "--server", base]).args(extra);
         c.env_remove("PLUMB_TOKEN");
         if let Some(t) = env {
             c.env("PLUMB_TOKEN", t);
@@ -432,15 +294,15 @@ async fn with_a_token_the_api_needs_it_and_slow_clients_are_cut() {
         status(None, &["--token-file", token_file.to_str().unwrap()]),
     ] {
         let table = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{table}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{table}{}", common::text(&out));
         assert!(table.lines().any(|l| l.contains("web")), "{table}");
     }
+}
 
-    // Slowloris: every slot held by an unfinished request head.
+/// Slowloris: every slot held by an unfinished request head; the header
+/// timeout frees them.
+async fn slow_clients_are_cut(base: &str) {
+    use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://").to_string();
     let mut slow: Vec<std::net::TcpStream> = (0..4)
         .map(|_| {

@@ -89,6 +89,19 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
         "/apis/apps/v1/namespaces/plumb-system/deployments/plumb",
     )
     .await;
+    the_deployment_is_hardened(&dep);
+    let svc = get(&sim, &format!("{ns}/services/plumb")).await;
+    assert_eq!(svc["spec"]["ports"][0]["port"], 9090);
+    assert_eq!(svc["spec"]["selector"], pod_labels(&dep));
+    get(&sim, &format!("{ns}/serviceaccounts/plumb")).await;
+    the_cluster_role_cannot_escalate(&sim).await;
+    the_config_is_valid_and_the_api_needs_a_token(&sim, &dep).await;
+    network_policy_admits_only_the_namespace_and_monitoring(&sim, &dep).await;
+}
+
+/// Two replicas, probes, non-root, read-only root fs, no capabilities,
+/// resources.
+fn the_deployment_is_hardened(dep: &Value) {
     let spec = &dep["spec"];
     assert_eq!(spec["replicas"], 2);
     let pod = &spec["template"]["spec"];
@@ -107,17 +120,12 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
         c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.name"
     );
+}
 
-    let svc = get(&sim, &format!("{ns}/services/plumb")).await;
-    assert_eq!(svc["spec"]["ports"][0]["port"], 9090);
-    assert_eq!(svc["spec"]["selector"], pod_labels(&dep));
-    get(&sim, &format!("{ns}/serviceaccounts/plumb")).await;
-
-    let role = get(
-        &sim,
-        "/apis/rbac.authorization.k8s.io/v1/clusterroles/plumb",
-    )
-    .await;
+/// The ClusterRole can write what plumb applies, but cannot escalate; its
+/// binding names the service account in plumb-system.
+async fn the_cluster_role_cannot_escalate(sim: &Sim) {
+    let role = get(sim, "/apis/rbac.authorization.k8s.io/v1/clusterroles/plumb").await;
     let verbs: Vec<&str> = role["rules"]
         .as_array()
         .unwrap()
@@ -139,14 +147,25 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
         assert!(!verbs.contains(&v), "ClusterRole grants {v}");
     }
     let binding = get(
-        &sim,
+        sim,
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/plumb",
     )
     .await;
     assert_eq!(binding["subjects"][0]["namespace"], "plumb-system");
+}
 
-    // The daemon config in the ConfigMap is one plumb accepts.
-    let cm = get(&sim, &format!("{ns}/configmaps/plumb-config")).await;
+/// The daemon config in the ConfigMap is one plumb accepts, mounted where
+/// `--config` points; the status API needs a token, from a Secret that
+/// must exist (an optional one would leave the API open when it is
+/// missing).
+async fn the_config_is_valid_and_the_api_needs_a_token(sim: &Sim, dep: &Value) {
+    let pod = &dep["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let cm = get(
+        sim,
+        "/api/v1/namespaces/plumb-system/configmaps/plumb-config",
+    )
+    .await;
     let cfg_text = cm["data"]["plumb.yaml"].as_str().unwrap();
     let cfg = plumb::config::DaemonConfig::parse("plumb-config:plumb.yaml", cfg_text)
         .unwrap_or_else(|e| panic!("the ConfigMap's daemon config is invalid: {e}"));
@@ -166,8 +185,6 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
         });
     assert!(mounted, "--config {config_arg} is not on the config volume");
 
-    // The status API needs a token, from a Secret that must exist (an
-    // optional one would leave the API open when it is missing).
     let token = cfg.http.token_file.as_ref().expect("http.token_file set");
     let mount = c["volumeMounts"]
         .as_array()
@@ -183,8 +200,6 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
         .unwrap();
     assert!(volume["secret"]["secretName"].is_string(), "{volume}");
     assert_ne!(volume["secret"]["optional"], true, "{volume}");
-
-    network_policy_admits_only_the_namespace_and_monitoring(&sim, &dep).await;
 }
 
 /// The NetworkPolicy selects plumb's pods, restricts ingress, and has no

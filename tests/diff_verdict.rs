@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Sim, TestRepo, daemon_config, plumb_with, text};
+use common::{Env, TestRepo};
 
 fn cm(name: &str, value: &str) -> String {
     format!(
@@ -15,14 +15,8 @@ fn cm(name: &str, value: &str) -> String {
     )
 }
 
-async fn plumb(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = plumb_with(config, args).await;
-    (out.status.code(), text(&out))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_holds_back_what_the_daemon_holds_back() {
-    let dir = tempfile::tempdir().unwrap();
     let repo = TestRepo::new();
     let config_with = |suspend: bool| {
         format!(
@@ -34,9 +28,9 @@ async fn diff_holds_back_what_the_daemon_holds_back() {
     repo.write("apps/web/c.yaml", &cm("c", "1"));
     repo.write("apps/other/b.yaml", &cm("b", "1"));
     repo.commit("two apps");
-    let a = Sim::start("a", dir.path()).await;
-    let config = daemon_config(dir.path(), repo.path(), &[&a]);
-    let (code, text) = plumb(&config, &["sync", "--once"]).await;
+    let env = Env::new(repo, &["a"]).await;
+    let (repo, a) = (&env.repo, env.a());
+    let (code, text) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{text}");
 
     // web is suspended in git with a change pending; `a` moves from web to
@@ -50,7 +44,7 @@ async fn diff_holds_back_what_the_daemon_holds_back() {
     );
     repo.commit("suspend web, move a to other");
 
-    let (code, diff) = plumb(&config, &["diff"]).await;
+    let (code, diff) = env.plumb_outcome(&["diff"]).await;
     assert_eq!(code, Some(1), "{diff}");
     assert!(diff.contains("► a/web: suspended"), "{diff}");
     assert!(
@@ -60,7 +54,7 @@ async fn diff_holds_back_what_the_daemon_holds_back() {
     assert!(diff.contains("► a/other: nothing is written"), "{diff}");
     assert!(diff.contains("belongs to app web"), "{diff}");
 
-    let (code, sync) = plumb(&config, &["sync", "--once"]).await;
+    let (code, sync) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(1), "{sync}");
     assert!(
         sync.lines()

@@ -6,96 +6,26 @@
 
 mod common;
 
-use common::text;
-
 use std::time::Duration;
 
-use common::{Daemon, Sim, TestRepo, address, daemon_config, eventually, http_get, plumb_async};
-use serde_json::{Value, json};
+use common::{Env, address, app_status, cm, http_get, text};
+use serde_json::Value;
 
-const CONFIG: &str = "\
-clusters:
-  a: {}
-apps:
-  platform:
-    path: apps/platform
-    cluster_scoped: true
-  web:
-    path: apps/web
-    namespace: web
-    depends_on: [platform]
-";
-
-const LONG: Duration = Duration::from_secs(20);
-
-struct Env {
-    dir: tempfile::TempDir,
-    repo: TestRepo,
-    a: Sim,
-}
-
-impl Env {
-    async fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = TestRepo::new();
-        repo.write("plumb.yaml", CONFIG);
-        repo.write(
-            "apps/platform/ns.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
-        );
-        for n in ["a1", "a2", "a3"] {
-            repo.write(&format!("apps/web/{n}.yaml"), &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: {n} }}\ndata: {{ value: git }}\n"));
-        }
-        repo.commit("initial");
-        let a = Sim::start("a", dir.path()).await;
-        Env { dir, repo, a }
+/// App `web` with ConfigMaps a1, a2, a3 (`value: git`) on one cluster.
+async fn env() -> Env {
+    let repo = common::web_repo(&common::web_config("  a: {}\n", ""));
+    for n in ["a1", "a2", "a3"] {
+        repo.write(&format!("apps/web/{n}.yaml"), &cm(n, "git"));
     }
-
-    fn config(&self) -> std::path::PathBuf {
-        daemon_config(self.dir.path(), self.repo.path(), &[&self.a])
-    }
-
-    fn daemon(&self, log: &str) -> Daemon {
-        Daemon::start(&self.config(), &self.dir.path().join(log))
-    }
-
-    async fn plumb(&self, args: &[&str]) -> std::process::Output {
-        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.push("--config".into());
-        v.push(self.config().display().to_string());
-        plumb_async(v).await
-    }
-
-    async fn value(&self, name: &str) -> Option<String> {
-        self.a
-            .configmap("web", name)
-            .await
-            .and_then(|c| c["data"]["value"].as_str().map(str::to_string))
-    }
-
-    async fn hand_edit(&self, name: &str, value: &str, manager: &str) {
-        let req = http::Request::patch(format!(
-            "/api/v1/namespaces/web/configmaps/{name}?fieldManager={manager}"
-        ))
-        .header("Content-Type", "application/merge-patch+json")
-        .body(serde_json::to_vec(&json!({"data": {"value": value}})).unwrap())
-        .unwrap();
-        let _: Value = self.a.client.request(req).await.unwrap();
-    }
-
-    async fn wait_value(&self, d: &Daemon, name: &str, want: &str) {
-        eventually(&format!("{name} = {want}"), LONG, Some(d), || async {
-            (self.value(name).await.as_deref() == Some(want)).then_some(())
-        })
-        .await;
-    }
+    repo.commit("initial");
+    Env::new(repo, &["a"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hot_fix_survives_suspension_and_a_restart_and_resume_converges_to_git() {
-    let env = Env::new().await;
+    let env = env().await;
     let d = env.daemon("d1.log");
-    env.wait_value(&d, "a1", "git").await;
+    env.wait_value(&d, "a1", Some("git")).await;
 
     let out = env
         .plumb(&[
@@ -108,14 +38,11 @@ async fn a_hot_fix_survives_suspension_and_a_restart_and_resume_converges_to_git
         ])
         .await;
     assert!(out.status.success(), "{}", text(&out));
-    eventually("the daemon saw the suspension", LONG, Some(&d), || async {
-        d.logs().contains("app suspended").then_some(())
-    })
-    .await;
-    env.hand_edit("a1", "hot-fix", "kubectl-edit").await;
+    d.wait_log("app suspended", 1).await;
+    env.a().hand_edit("a1", "hot-fix", "kubectl-edit").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
-        env.value("a1").await.as_deref(),
+        env.a().value("a1").await.as_deref(),
         Some("hot-fix"),
         "plumb reverted a hot-fix while suspended"
     );
@@ -123,26 +50,14 @@ async fn a_hot_fix_survives_suspension_and_a_restart_and_resume_converges_to_git
     // The suspension lives in the cluster: a restarted daemon honours it.
     drop(d);
     let d = env.daemon("d2.log");
-    eventually(
-        "restarted daemon finished a pass",
-        LONG,
-        Some(&d),
-        || async { d.logs().contains("pass complete").then_some(()) },
-    )
-    .await;
+    d.wait_log("pass complete", 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(env.value("a1").await.as_deref(), Some("hot-fix"));
+    assert_eq!(env.a().value("a1").await.as_deref(), Some("hot-fix"));
     // The open door is visible in the status API, metrics and page.
     let base = address(&d).await;
     let (_, body) = http_get(&format!("{base}/api/v1/status")).await.unwrap();
     let doc: Value = serde_json::from_str(&body).unwrap();
-    let web = doc["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["app"] == "web")
-        .unwrap()
-        .clone();
+    let web = app_status(&doc, "web");
     assert_eq!(web["sync"], "Suspended", "{web}");
     assert_eq!(web["doors"][0]["kind"], "suspended", "{web}");
     assert_eq!(web["doors"][0]["who"], "alice");
@@ -160,7 +75,7 @@ async fn a_hot_fix_survives_suspension_and_a_restart_and_resume_converges_to_git
         "the status page shows the open door"
     );
     let record = env
-        .a
+        .a()
         .configmap("plumb-system", "plumb-suspend-web")
         .await
         .expect("suspension stored in the cluster");
@@ -178,16 +93,16 @@ async fn a_hot_fix_survives_suspension_and_a_restart_and_resume_converges_to_git
 
     let out = env.plumb(&["resume", "web"]).await;
     assert!(out.status.success(), "{}", text(&out));
-    env.wait_value(&d, "a1", "git").await;
+    env.wait_value(&d, "a1", Some("git")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hands_off_object_is_left_alone_until_the_annotation_goes() {
-    let env = Env::new().await;
+    let env = env().await;
     let d = env.daemon("d.log");
-    env.wait_value(&d, "a2", "git").await;
+    env.wait_value(&d, "a2", Some("git")).await;
     let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let kc = env.a.kubeconfig.to_str().unwrap().to_string();
+    let kc = env.a().kubeconfig.to_str().unwrap().to_string();
     let annotate = |arg: &str| {
         std::process::Command::new(&kubectl)
             .args([
@@ -205,27 +120,28 @@ async fn a_hands_off_object_is_left_alone_until_the_annotation_goes() {
     };
     let out = annotate("plumb.dev/reconcile=disabled");
     assert!(out.status.success(), "{}", text(&out));
-    env.hand_edit("a2", "by-hand", "kubectl-edit").await;
+    env.a().hand_edit("a2", "by-hand", "kubectl-edit").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
-        env.value("a2").await.as_deref(),
+        env.a().value("a2").await.as_deref(),
         Some("by-hand"),
         "a hands-off object was corrected"
     );
     let out = annotate("plumb.dev/reconcile-");
     assert!(out.status.success(), "{}", text(&out));
-    env.wait_value(&d, "a2", "git").await;
+    env.wait_value(&d, "a2", Some("git")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fight_with_another_writer_is_reported_not_flapped() {
-    let env = Env::new().await;
+    let env = env().await;
     let d = env.daemon("d.log");
-    env.wait_value(&d, "a3", "git").await;
-    env.a.sim.reset_counters();
+    env.wait_value(&d, "a3", Some("git")).await;
+    env.a().sim.reset_counters();
     // A second writer that insists, every 100 ms, for 3 s.
     for i in 0..30 {
-        env.hand_edit("a3", &format!("theirs-{i}"), "other-controller")
+        env.a()
+            .hand_edit("a3", &format!("theirs-{i}"), "other-controller")
             .await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -238,7 +154,7 @@ async fn a_fight_with_another_writer_is_reported_not_flapped() {
         logs.contains("other-controller"),
         "the fight names the other writer:\n{logs}"
     );
-    let c = env.a.sim.counters();
+    let c = env.a().sim.counters();
     let plumb_patches = c.resource_verb("configmaps", "patch").saturating_sub(30);
     assert!(
         plumb_patches <= 6,

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use plumb::cluster::Cluster;
+use plumb::cluster::{Cluster, Kind};
 use plumb::health::{Health, HealthState, app_health, assess, describe};
 use serde_json::{Value, json};
 
@@ -52,27 +52,31 @@ fn job(name: &str, ready: &str) -> Value {
     })
 }
 
+/// The kind of `obj` as the cluster serves it, and its name.
+async fn kind_and_name<'a>(c: &Cluster, obj: &'a Value) -> (Kind, &'a str) {
+    let api_version = obj["apiVersion"].as_str().unwrap();
+    let kind = c.resolve(api_version, obj["kind"].as_str().unwrap()).await;
+    (kind.unwrap(), obj["metadata"]["name"].as_str().unwrap())
+}
+
+/// The app's health from its live objects.
+fn health_of(objs: &[Value]) -> Health {
+    let names: Vec<String> = objs.iter().map(describe).collect();
+    app_health(
+        names
+            .iter()
+            .map(String::as_str)
+            .zip(objs.iter().map(assess)),
+    )
+}
+
 async fn apply(c: &Cluster, obj: &Value) -> Value {
-    let kind = c
-        .resolve(
-            obj["apiVersion"].as_str().unwrap(),
-            obj["kind"].as_str().unwrap(),
-        )
-        .await
-        .unwrap();
-    let name = obj["metadata"]["name"].as_str().unwrap();
+    let (kind, name) = kind_and_name(c, obj).await;
     c.apply(&kind, Some("web"), name, obj, false).await.unwrap()
 }
 
 async fn live(c: &Cluster, obj: &Value) -> Value {
-    let kind = c
-        .resolve(
-            obj["apiVersion"].as_str().unwrap(),
-            obj["kind"].as_str().unwrap(),
-        )
-        .await
-        .unwrap();
-    let name = obj["metadata"]["name"].as_str().unwrap();
+    let (kind, name) = kind_and_name(c, obj).await;
     c.get(&kind, Some("web"), name).await.unwrap().unwrap()
 }
 
@@ -106,13 +110,7 @@ async fn rollouts_progress_then_become_healthy() {
     apply(&c, &j).await;
     wait_health(&c, &j, HealthState::Healthy).await;
     let objs = [live(&c, &d).await, live(&c, &j).await];
-    let names: Vec<String> = objs.iter().map(describe).collect();
-    let app = app_health(
-        names
-            .iter()
-            .map(String::as_str)
-            .zip(objs.iter().map(assess)),
-    );
+    let app = health_of(&objs);
     assert_eq!(app, Health::healthy());
 }
 
@@ -132,13 +130,7 @@ async fn rollouts_that_never_become_ready_are_degraded() {
     apply(&c, &ok).await;
     wait_health(&c, &ok, HealthState::Healthy).await;
     let objs = [live(&c, &ok).await, live(&c, &d).await, live(&c, &j).await];
-    let names: Vec<String> = objs.iter().map(describe).collect();
-    let app = app_health(
-        names
-            .iter()
-            .map(String::as_str)
-            .zip(objs.iter().map(assess)),
-    );
+    let app = health_of(&objs);
     assert_eq!(app.state, HealthState::Degraded);
     assert!(app.message.starts_with("Deployment web/api: "), "{app}");
 }

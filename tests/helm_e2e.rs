@@ -11,12 +11,10 @@
 
 mod common;
 
-use common::text;
-
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{Sim, TestRepo, daemon_config, plumb_bin};
+use common::{Env, Sim, TestRepo, text};
 use serde_json::Value;
 
 const CONFIG: &str = "\
@@ -55,12 +53,7 @@ fn fixture() -> TestRepo {
         ok,
         "the helm test adapter needs `pip install helm-python-sdk` (scripts/dev.sh test does it)"
     );
-    let repo = TestRepo::new();
-    repo.write("plumb.yaml", CONFIG);
-    repo.write(
-        "apps/platform/ns.yaml",
-        "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
-    );
+    let repo = common::web_repo(CONFIG);
     repo.write(
         "apps/other/cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: other }\ndata: { a: b }\n",
@@ -114,70 +107,13 @@ fn fixture() -> TestRepo {
     repo
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-    repo: TestRepo,
-    staging: Sim,
-    prod: Sim,
-}
-
-impl Env {
-    async fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = fixture();
-        let staging = Sim::start("staging", dir.path()).await;
-        let prod = Sim::start("prod", dir.path()).await;
-        Env {
-            dir,
-            repo,
-            staging,
-            prod,
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        let path = daemon_config(
-            self.dir.path(),
-            self.repo.path(),
-            &[&self.staging, &self.prod],
-        );
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&format!("tools: {{ helm: {} }}\n", adapter().display()));
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    async fn plumb(&self, args: &[&str]) -> Output {
-        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.push("--config".into());
-        v.push(self.config().display().to_string());
-        run(v).await
-    }
-
-    /// `plumb validate` finds `helm` on PATH, as a user's shell would.
-    async fn validate(&self) -> Output {
-        run(vec![
-            "validate".into(),
-            self.repo.path().display().to_string(),
-        ])
-        .await
-    }
-}
-
-async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let tools = adapter().parent().unwrap().to_path_buf();
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs = vec![tools];
-        dirs.extend(std::env::split_paths(&path));
-        Command::new(plumb_bin())
-            .args(&args)
-            .env("PATH", std::env::join_paths(dirs).unwrap())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+/// The chart on clusters staging and prod; `plumb` finds the adapter as
+/// `tools.helm` and on PATH, as a user's shell would.
+async fn env() -> Env {
+    let mut env = Env::new(fixture(), &["staging", "prod"]).await;
+    env.settings.extra = format!("tools: {{ helm: {} }}\n", adapter().display());
+    env.path = Some(adapter().parent().unwrap().to_path_buf());
+    env
 }
 
 /// What `helm template` (the adapter) prints for the cluster, as kinds and
@@ -222,15 +158,15 @@ async fn deployment(sim: &Sim) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chart_renders_per_cluster_like_helm_template_and_diff_shows_changes() {
-    let env = Env::new().await;
+    let env = env().await;
     let out = env.validate().await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = env.plumb(&["sync", "--once"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     for (sim, cluster, tag, replicas, size) in [
-        (&env.staging, "staging", "1.27", 1, "2"),
-        (&env.prod, "prod", "1.27.1", 3, "8"),
+        (env.sim("staging"), "staging", "1.27", 1, "2"),
+        (env.sim("prod"), "prod", "1.27.1", 3, "8"),
     ] {
         let ids = helm_template_ids(&env.repo, cluster, tag);
         assert_eq!(ids.len(), 3, "CRD, subchart ConfigMap, Deployment: {ids:?}");
@@ -281,7 +217,7 @@ async fn a_chart_renders_per_cluster_like_helm_template_and_diff_shows_changes()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_template_fails_only_its_app_and_applies_nothing_of_it() {
-    let env = Env::new().await;
+    let env = env().await;
     env.repo.write(
         "charts/web/templates/broken.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: broken }\ndata: { a: {{ .Values.nope.deeper | quote }} }\n",
@@ -295,7 +231,7 @@ async fn a_broken_template_fails_only_its_app_and_applies_nothing_of_it() {
         "{shown}"
     );
     assert!(shown.contains("broken.yaml"), "Helm's own message: {shown}");
-    for sim in [&env.staging, &env.prod] {
+    for sim in &env.sims {
         assert!(
             deployment(sim).await.is_none(),
             "nothing of the chart was applied"
@@ -309,7 +245,7 @@ async fn a_broken_template_fails_only_its_app_and_applies_nothing_of_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dependency_that_would_be_downloaded_is_an_error_at_its_line() {
-    let env = Env::new().await;
+    let env = env().await;
     env.repo.write(
         "charts/web/Chart.yaml",
         "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: cache\n    version: 0.1.0\n  - name: redis\n    version: 19.0.0\n    repository: https://charts.example.com\n",
@@ -330,7 +266,7 @@ async fn a_dependency_that_would_be_downloaded_is_an_error_at_its_line() {
 /// and the inline values last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_gets_release_namespace_capabilities_and_values_in_order() {
-    let env = Env::new().await;
+    let mut env = env().await;
     env.repo.write(
         "plumb.yaml",
         &CONFIG
@@ -350,31 +286,20 @@ async fn helm_gets_release_namespace_capabilities_and_values_in_order() {
     let mut perms = std::fs::metadata(&fake).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&fake, perms).unwrap();
-    let cfg = env.config();
-    let swapped = std::fs::read_to_string(&cfg).unwrap().replace(
-        &adapter().display().to_string(),
-        &fake.display().to_string(),
-    );
-    std::fs::write(&cfg, swapped).unwrap();
-    let out = run(vec![
-        "sync".into(),
-        "--once".into(),
-        "--config".into(),
-        cfg.display().to_string(),
-    ])
-    .await;
+    env.settings.extra = format!("tools: {{ helm: {} }}\n", fake.display());
+    let out = env.plumb(&["sync", "--once"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // staging sets no version: the one its API server reports is used.
     let reported = env
-        .staging
+        .sim("staging")
         .client
         .apiserver_version()
         .await
         .unwrap()
         .git_version;
     for (sim, cluster, kube) in [
-        (&env.staging, "staging", reported.as_str()),
-        (&env.prod, "prod", "1.31.0"),
+        (env.sim("staging"), "staging", reported.as_str()),
+        (env.sim("prod"), "prod", "1.31.0"),
     ] {
         let cm = sim
             .configmap("web", "helm-args")

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{Sim, TestRepo, daemon_config, plumb_async, plumb_bin};
+use common::{Env, Sim, TestRepo, plumb_bin};
 use serde_json::json;
 
 const CONFIG: &str = "\
@@ -222,36 +222,28 @@ async fn cluster_state(sim: &Sim) -> (BTreeSet<String>, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_hostile_file_writes_and_prunes_nothing_of_its_app() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start("sim", dir.path()).await;
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}});
-    let req = http::Request::post("/api/v1/namespaces")
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&ns).unwrap())
-        .unwrap();
-    sim.client.request::<serde_json::Value>(req).await.unwrap();
     let repo = TestRepo::new();
-    let config = daemon_config(dir.path(), repo.path(), &[&sim]);
-    let sync = || {
-        let args = ["sync", "--once", "--config", config.to_str().unwrap()];
-        plumb_async(args.iter().map(|s| s.to_string()).collect())
-    };
     repo.write("plumb.yaml", CONFIG);
     repo.write("apps/web/base.yaml", &base("v1", true));
     repo.commit("base");
+    let env = Env::new(repo, &["sim"]).await;
+    let (repo, sim) = (&env.repo, env.a());
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}});
+    sim.create("/api/v1/namespaces", &ns).await;
+    let sync = || env.plumb(&["sync", "--once"]);
     let out = sync().await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let (before, b1) = cluster_state(&sim).await;
+    let (before, b1) = cluster_state(sim).await;
     assert_eq!(b1.as_deref(), Some("v1"));
     assert!(before.contains("configmaps/b3"));
     for case in corpus() {
         // The hostile file comes with an ordinary change to the app: b1
         // changes, b3 goes. A refused revision must do neither.
         repo.write("apps/web/base.yaml", &base("v2", false));
-        case.write(&repo);
+        case.write(repo);
         repo.commit(&case.name);
         let out = sync().await;
-        let (after, b1) = cluster_state(&sim).await;
+        let (after, b1) = cluster_state(sim).await;
         match &case.verdict {
             Verdict::Reject(_) => {
                 case.check_errors("sync --once", &out);
@@ -265,13 +257,13 @@ async fn a_refused_hostile_file_writes_and_prunes_nothing_of_its_app() {
                 assert!(!after.contains("configmaps/b3"), "{}", case.name);
             }
         }
-        case.remove(&repo);
+        case.remove(repo);
         repo.write("apps/web/base.yaml", &base("v1", true));
         repo.commit("back to base");
         let out = sync().await;
         assert_eq!(out.status.code(), Some(0), "after {}: {out:?}", case.name);
         assert_eq!(
-            cluster_state(&sim).await,
+            cluster_state(sim).await,
             (before.clone(), Some("v1".into()))
         );
     }
@@ -279,17 +271,10 @@ async fn a_refused_hostile_file_writes_and_prunes_nothing_of_its_app() {
 
 /// Runs validate (both modes) and sync on `repo`: each must refuse it with
 /// an error line holding every one of `needles`; nothing is written.
-async fn refused_alike(repo: &TestRepo, needles: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start("sim", dir.path()).await;
-    let config = daemon_config(dir.path(), repo.path(), &[&sim]);
-    let sync = plumb_async(
-        ["sync", "--once", "--config", config.to_str().unwrap()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    )
-    .await;
+async fn refused_alike(repo: TestRepo, needles: &[&str]) {
+    let env = Env::new(repo, &["sim"]).await;
+    let (repo, sim) = (&env.repo, env.a());
+    let sync = env.plumb(&["sync", "--once"]).await;
     for (what, out) in [
         ("validate", validate(repo.path(), None)),
         ("validate --rev HEAD", validate(repo.path(), Some("HEAD"))),
@@ -329,7 +314,7 @@ async fn a_symlinked_app_folder_is_refused_by_validate_and_sync_alike() {
     std::os::unix::fs::symlink("../outside", repo.path().join("apps/linked")).unwrap();
     repo.commit("a symlinked app");
     refused_alike(
-        &repo,
+        repo,
         &["apps/linked:1:1:", "\"apps/linked\"", "is a symlink"],
     )
     .await;
@@ -348,7 +333,7 @@ async fn a_symlinked_manifest_is_refused_not_left_out() {
     )
     .unwrap();
     repo.commit("a symlinked manifest");
-    refused_alike(&repo, &["apps/web/linked.yaml:1:1:", "not a regular file"]).await;
+    refused_alike(repo, &["apps/web/linked.yaml:1:1:", "not a regular file"]).await;
 }
 
 /// A line break or an escape sequence in a manifest's name would forge or
@@ -364,7 +349,7 @@ async fn a_manifest_named_with_control_characters_is_refused() {
     );
     repo.commit("a file name with a line break");
     refused_alike(
-        &repo,
+        repo,
         &[
             "apps/web/x\\nplumb.yaml:1:1: all good\\u{1b}[8m.yaml:1:1:",
             "control characters",

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Sim, TestRepo, daemon_config, plumb_with, text, writes};
+use common::{Env, Sim, TestRepo, writes};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
@@ -32,14 +32,8 @@ async fn inventory(sim: &Sim) -> String {
         .to_string()
 }
 
-async fn sync_once(config: &std::path::Path) {
-    let out = plumb_with(config, &["sync", "--once"]).await;
-    assert!(out.status.success(), "sync --once: {}", text(&out));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_hashes_are_sealed_and_old_inventories_are_resealed_without_a_mass_reapply() {
-    let dir = tempfile::tempdir().unwrap();
     let repo = TestRepo::new();
     repo.write(
         "plumb.yaml",
@@ -57,9 +51,9 @@ async fn secret_hashes_are_sealed_and_old_inventories_are_resealed_without_a_mas
         );
     }
     repo.commit("a secret and five configmaps");
-    let a = Sim::start("a", dir.path()).await;
-    let config = daemon_config(dir.path(), repo.path(), &[&a]);
-    sync_once(&config).await;
+    let env = Env::new(repo, &["a"]).await;
+    let a = env.a();
+    env.sync_once().await;
 
     let key = a
         .get("/api/v1/namespaces/plumb-system/secrets/plumb-inventory-key")
@@ -69,7 +63,7 @@ async fn secret_hashes_are_sealed_and_old_inventories_are_resealed_without_a_mas
         key["data"]["key"].as_str().is_some_and(|k| k.len() >= 40),
         "{key}"
     );
-    let inv = inventory(&a).await;
+    let inv = inventory(a).await;
     let secret = fields(&inv, "Secret");
     assert!(
         secret[4].starts_with("k:") && secret[5].starts_with("k:"),
@@ -96,7 +90,7 @@ async fn secret_hashes_are_sealed_and_old_inventories_are_resealed_without_a_mas
         .await
         .unwrap();
     a.sim.reset_counters();
-    sync_once(&config).await;
+    env.sync_once().await;
 
     let c = a.sim.counters();
     assert_eq!(c.resource_verb("secrets", "patch"), 1, "{c:?}");
@@ -111,12 +105,12 @@ async fn secret_hashes_are_sealed_and_old_inventories_are_resealed_without_a_mas
         2,
         "{c:?}"
     );
-    let resealed = fields(&inventory(&a).await, "Secret");
+    let resealed = fields(&inventory(a).await, "Secret");
     assert_eq!(resealed[4], secret[4]);
     assert_eq!(resealed[5], secret[5]);
 
     // And once sealed, nothing more to do.
     a.sim.reset_counters();
-    sync_once(&config).await;
+    env.sync_once().await;
     assert_eq!(writes(&a.sim.counters().by_verb), 0);
 }

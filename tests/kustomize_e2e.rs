@@ -10,9 +10,7 @@
 
 mod common;
 
-use common::text;
-
-use common::{Sim, TestRepo, daemon_config, plumb_async};
+use common::{Env, TestRepo, text};
 use serde_json::Value;
 
 const CONFIG: &str = "\
@@ -52,12 +50,7 @@ spec:
 ";
 
 fn fixture() -> TestRepo {
-    let repo = TestRepo::new();
-    repo.write("plumb.yaml", CONFIG);
-    repo.write(
-        "apps/platform/ns.yaml",
-        "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
-    );
+    let repo = common::web_repo(CONFIG);
     repo.write("apps/dash/all.yaml", DASH);
     repo.write(
         "apps/web/base/kustomization.yaml",
@@ -95,56 +88,14 @@ fn fixture() -> TestRepo {
     repo
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-    repo: TestRepo,
-    staging: Sim,
-    prod: Sim,
-}
-
-impl Env {
-    async fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = fixture();
-        let staging = Sim::start("staging", dir.path()).await;
-        let prod = Sim::start("prod", dir.path()).await;
-        Env {
-            dir,
-            repo,
-            staging,
-            prod,
-        }
+/// The fixture on clusters staging and prod, with `tools.kubectl` from
+/// `$KUBECTL` when set.
+async fn env() -> Env {
+    let mut env = Env::new(fixture(), &["staging", "prod"]).await;
+    if let Ok(k) = std::env::var("KUBECTL") {
+        env.settings.extra = format!("tools: {{ kubectl: {k} }}\n");
     }
-
-    /// The daemon config, with `tools.kubectl` from `$KUBECTL` when set.
-    fn config(&self) -> std::path::PathBuf {
-        let path = daemon_config(
-            self.dir.path(),
-            self.repo.path(),
-            &[&self.staging, &self.prod],
-        );
-        if let Ok(k) = std::env::var("KUBECTL") {
-            let mut text = std::fs::read_to_string(&path).unwrap();
-            text.push_str(&format!("tools: {{ kubectl: {k} }}\n"));
-            std::fs::write(&path, text).unwrap();
-        }
-        path
-    }
-
-    async fn plumb(&self, args: &[&str]) -> std::process::Output {
-        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.push("--config".into());
-        v.push(self.config().display().to_string());
-        plumb_async(v).await
-    }
-
-    async fn validate(&self) -> std::process::Output {
-        plumb_async(vec![
-            "validate".into(),
-            self.repo.path().display().to_string(),
-        ])
-        .await
-    }
+    env
 }
 
 fn kubectl() -> String {
@@ -184,13 +135,13 @@ fn api_path(api_version: &str, kind: &str, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
-    let env = Env::new().await;
+    let env = env().await;
     let out = env.validate().await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = env.plumb(&["sync", "--once"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
-    for (sim, overlay) in [(&env.staging, "staging"), (&env.prod, "prod")] {
+    for (sim, overlay) in [(env.sim("staging"), "staging"), (env.sim("prod"), "prod")] {
         let ids = kustomize_ids(&env.repo, &format!("apps/web/overlays/{overlay}"));
         assert!(ids.len() >= 3, "{ids:?}");
         for (api, kind, name) in &ids {
@@ -200,7 +151,7 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
         }
     }
     let staging = env
-        .staging
+        .sim("staging")
         .get(&api_path("apps/v1", "Deployment", "staging-web"))
         .await
         .unwrap();
@@ -213,11 +164,11 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
         cm.starts_with("staging-web-config-") && cm.len() > "staging-web-config-".len(),
         "the generator's hash suffix is kept and referenced: {cm}"
     );
-    let generated = env.staging.configmap("web", cm).await.unwrap();
+    let generated = env.sim("staging").configmap("web", cm).await.unwrap();
     assert_eq!(generated["data"]["LOG_LEVEL"], "debug", "behavior: merge");
 
     let prod = env
-        .prod
+        .sim("prod")
         .get(&api_path("apps/v1", "Deployment", "web"))
         .await
         .unwrap();
@@ -230,9 +181,14 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
         prod["metadata"]["annotations"]["prometheus.io/scrape"], "true",
         "the component's patch"
     );
-    assert!(env.prod.configmap("web", "scrape-config").await.is_some());
     assert!(
-        env.staging
+        env.sim("prod")
+            .configmap("web", "scrape-config")
+            .await
+            .is_some()
+    );
+    assert!(
+        env.sim("staging")
             .configmap("web", "scrape-config")
             .await
             .is_none()
@@ -240,7 +196,7 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
 
     // Literal manifests: `${...}` that is not plumb's lands as written.
     let dash = env
-        .prod
+        .sim("prod")
         .configmap("web", "grafana-dashboards")
         .await
         .unwrap();
@@ -251,7 +207,7 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
             .contains("\"${datasource}\"")
     );
     let job = env
-        .prod
+        .sim("prod")
         .get("/apis/batch/v1/namespaces/web/jobs/probe")
         .await
         .unwrap();
@@ -280,7 +236,7 @@ async fn overlays_picked_per_cluster_apply_what_kubectl_kustomize_builds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_base_is_refused_naming_the_kustomization() {
-    let env = Env::new().await;
+    let env = env().await;
     env.repo.write(
         "apps/web/overlays/prod/kustomization.yaml",
         "resources:\n  - ../../base\n  - https://github.com/example/repo//base?ref=v1\n",
@@ -297,7 +253,7 @@ async fn a_remote_base_is_refused_naming_the_kustomization() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_kustomization_fails_only_its_app_and_applies_nothing_of_it() {
-    let env = Env::new().await;
+    let env = env().await;
     env.repo.write(
         "apps/web/overlays/prod/kustomization.yaml",
         "resources: [../../base]\npatches:\n  - path: missing-patch.yaml\n",
@@ -315,20 +271,20 @@ async fn a_broken_kustomization_fails_only_its_app_and_applies_nothing_of_it() {
         "Kustomize's own message: {shown}"
     );
     assert!(
-        env.prod
+        env.sim("prod")
             .get(&api_path("apps/v1", "Deployment", "web"))
             .await
             .is_none(),
         "nothing of the broken app was applied"
     );
     assert!(
-        env.prod
+        env.sim("prod")
             .configmap("web", "grafana-dashboards")
             .await
             .is_some()
     );
     assert!(
-        env.staging
+        env.sim("staging")
             .get(&api_path("apps/v1", "Deployment", "staging-web"))
             .await
             .is_some(),
@@ -338,7 +294,7 @@ async fn a_broken_kustomization_fails_only_its_app_and_applies_nothing_of_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_whose_overlay_does_not_exist_is_a_config_error() {
-    let env = Env::new().await;
+    let env = env().await;
     env.repo.write(
         "plumb.yaml",
         &CONFIG.replace(
@@ -374,7 +330,7 @@ fn big_crd() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_shaped_manifests_apply_as_written() {
-    let env = Env::new().await;
+    let env = env().await;
     env.repo.write(
         "plumb.yaml",
         &format!("{CONFIG}  shapes:\n    path: apps/shapes\n    namespace: web\n    cluster_scoped: true\n    depends_on: [platform]\n"),
@@ -393,12 +349,12 @@ async fn field_shaped_manifests_apply_as_written() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     for name in ["listed-one", "listed-two"] {
         assert!(
-            env.prod.configmap("web", name).await.is_some(),
+            env.sim("prod").configmap("web", name).await.is_some(),
             "{name} of the ConfigMapList"
         );
     }
     let live = env
-        .prod
+        .sim("prod")
         .get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/bigs.example.com")
         .await
         .expect("the 800 KB CRD");

@@ -9,86 +9,53 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Sim, TestRepo, daemon_config, eventually, plumb_bin};
+use common::{Daemon, Env, eventually, plumb_bin};
 use serde_json::Value;
 
 const CANARY: &str = "hunter2-canary-7f3a";
 /// base64 of CANARY.
 const CANARY_B64: &str = "aHVudGVyMi1jYW5hcnktN2YzYQ==";
 
-const CONFIG: &str = "\
-clusters:
-  a: {}
-apps:
-  platform:
-    path: apps/platform
-    cluster_scoped: true
-  web:
-    path: apps/web
-    namespace: web
-    depends_on: [platform]
-";
+/// App `web` with `files` (path in the app, text) on one cluster.
+async fn env(files: &[(&str, &str)]) -> Env {
+    let repo = common::web_repo(&common::web_config("  a: {}\n", ""));
+    for (path, text) in files {
+        repo.write(&format!("apps/web/{path}"), text);
+    }
+    repo.commit("web");
+    Env::new(repo, &["a"]).await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line_and_carry_no_secret_value() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = TestRepo::new();
-    repo.write("plumb.yaml", CONFIG)
-        .write(
-            "apps/platform/ns.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
-        )
-        .write(
-            "apps/web/secret.yaml",
-            &format!(
-                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: {CANARY_B64}\nstringData:\n  other: {CANARY}\n"
-            ),
-        )
-        .write(
-            "apps/web/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n",
-        );
-    repo.commit("web with a secret");
-    let sim = Sim::start("a", dir.path()).await;
-    let cfg = daemon_config(dir.path(), repo.path(), &[&sim]);
-    let log = dir.path().join("stderr.log");
-    let mut child = Command::new(plumb_bin())
-        .args(["--log-format", "json", "-vv", "run", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
-    let converged = tokio::time::timeout(
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: {CANARY_B64}\nstringData:\n  other: {CANARY}\n"
+    );
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n";
+    let env = env(&[("secret.yaml", &secret), ("cm.yaml", settings)]).await;
+    let mut cmd = Command::new(plumb_bin());
+    cmd.args(["--log-format", "json", "-vv", "run", "--config"])
+        .arg(env.config());
+    let d = Daemon::spawn(cmd, &env.dir.path().join("stderr.log"));
+    eventually(
+        "the Secret is applied",
         Duration::from_secs(30),
-        eventually(
-            "the Secret is applied",
-            Duration::from_secs(30),
-            None,
-            || async {
-                sim.get("/api/v1/namespaces/web/secrets/db")
-                    .await
-                    .map(|_| ())
-            },
-        ),
+        Some(&d),
+        || async {
+            env.a()
+                .get("/api/v1/namespaces/web/secrets/db")
+                .await
+                .map(|_| ())
+        },
     )
     .await;
     // Give a few more reconcile rounds (drift checks, status) a chance to log.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "plumb did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let text = logs();
-    assert!(converged.is_ok(), "plumb did not apply the Secret:\n{text}");
+    let log = d.log.clone();
+    d.stop();
+    let text = std::fs::read_to_string(log).unwrap();
 
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() >= 3, "too few log lines:\n{text}");
@@ -125,21 +92,10 @@ async fn json_logs_are_one_object_per_line_and_carry_no_secret_value() {
 /// `plumb sync --once 2>file` reads as plain text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_to_a_file_have_no_colour_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = TestRepo::new();
-    repo.write("plumb.yaml", CONFIG)
-        .write(
-            "apps/platform/ns.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n",
-        )
-        .write(
-            "apps/web/cm.yaml",
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: plain }\ndata: { v: \"1\" }\n",
-        );
-    repo.commit("two apps");
-    let a = Sim::start("a", dir.path()).await;
-    let config = daemon_config(dir.path(), repo.path(), &[&a]);
-    let log = dir.path().join("sync.log");
+    let plain = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: plain }\ndata: { v: \"1\" }\n";
+    let env = env(&[("cm.yaml", plain)]).await;
+    let config = env.config();
+    let log = env.dir.path().join("sync.log");
     let file = std::fs::File::create(&log).unwrap();
     let status = tokio::task::spawn_blocking(move || {
         Command::new(plumb_bin())

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Sim, TestRepo, daemon_config, plumb_async};
+use common::{Env, Sim, TestRepo, text};
 use serde_json::Value;
 
 const CONFIG: &str = "\
@@ -81,54 +81,37 @@ groups:
 const SETTINGS: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings }\ndata: { value: v1 }\n";
 
-struct Env {
-    dir: tempfile::TempDir,
-    repo: TestRepo,
-    a: Sim,
-    b: Sim,
+/// App `shop` with settings, a dashboard and alert rules, on clusters a
+/// (Grafana sidecar) and b (grafana-operator).
+async fn env() -> Env {
+    let repo = TestRepo::new();
+    repo.write("plumb.yaml", CONFIG)
+        .write("apps/platform/platform.yaml", &platform())
+        .write("apps/shop/settings.yaml", SETTINGS)
+        .write(
+            "apps/shop/dashboards/overview.json",
+            &dashboard("Shop overview"),
+        )
+        .write("apps/shop/alerts/shop.yaml", RULES);
+    repo.commit("shop with a dashboard and alerts");
+    Env::new(repo, &["a", "b"]).await
 }
 
-impl Env {
-    async fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = TestRepo::new();
-        repo.write("plumb.yaml", CONFIG)
-            .write("apps/platform/platform.yaml", &platform())
-            .write("apps/shop/settings.yaml", SETTINGS)
-            .write(
-                "apps/shop/dashboards/overview.json",
-                &dashboard("Shop overview"),
-            )
-            .write("apps/shop/alerts/shop.yaml", RULES);
-        repo.commit("shop with a dashboard and alerts");
-        let a = Sim::start("a", dir.path()).await;
-        let b = Sim::start("b", dir.path()).await;
-        Env { dir, repo, a, b }
-    }
+/// `plumb validate`'s exit code and output.
+async fn validate(env: &Env) -> (Option<i32>, String) {
+    let out = env.validate().await;
+    (out.status.code(), text(&out))
+}
 
-    async fn plumb(&self, args: &[&str]) -> (Option<i32>, String) {
-        let config = daemon_config(self.dir.path(), self.repo.path(), &[&self.a, &self.b]);
-        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.push("--config".into());
-        v.push(config.display().to_string());
-        let out = plumb_async(v).await;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
-    }
-
-    fn validate(&self) -> (Option<i32>, String) {
-        let out = common::plumb(&["validate", self.repo.path().to_str().unwrap()]);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
-    }
+/// `plumb validate` and `plumb sync --once` both refuse the revision,
+/// naming the place `where_`.
+async fn refused_at(env: &Env, where_: &str) {
+    let (code, out) = validate(env).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(where_), "{out}");
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(where_), "{out}");
 }
 
 const RULE_A: &str = "/apis/monitoring.coreos.com/v1/namespaces/shop/prometheusrules/shop-shop";
@@ -141,7 +124,7 @@ async fn dashboard_title(env: &Env) -> (Option<String>, Option<String>) {
             .map(str::to_string)
     };
     let cm = env
-        .a
+        .a()
         .configmap("shop", "shop-dashboard-shop-overview")
         .await;
     let a = cm.and_then(|c| {
@@ -149,7 +132,7 @@ async fn dashboard_title(env: &Env) -> (Option<String>, Option<String>) {
             .as_str()
             .and_then(title)
     });
-    let gd = env.b.get(DASH_B).await;
+    let gd = env.sim("b").get(DASH_B).await;
     let b = gd.and_then(|d| d["spec"]["json"].as_str().and_then(title));
     (a, b)
 }
@@ -161,32 +144,39 @@ async fn settings(sim: &Sim) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_and_alerts_are_delivered_and_a_broken_one_blocks_the_app() {
-    let env = Env::new().await;
-    let (code, out) = env.validate();
+    let env = env().await;
+    let (code, out) = validate(&env).await;
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = env.plumb(&["sync", "--once"]).await;
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{out}");
 
     // Cluster a: the sidecar's ConfigMap and a PrometheusRule.
     let cm = env
-        .a
+        .a()
         .configmap("shop", "shop-dashboard-shop-overview")
         .await
         .expect("dashboard ConfigMap");
     assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
     assert_eq!(cm["metadata"]["labels"]["plumb.dev/app"], "shop");
     assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Shop");
-    let rule = env.a.get(RULE_A).await.expect("PrometheusRule on a");
+    let rule = env.a().get(RULE_A).await.expect("PrometheusRule on a");
     assert_eq!(rule["metadata"]["labels"]["release"], "kps");
     assert_eq!(rule["spec"]["groups"][0]["rules"][0]["alert"], "ShopDown");
     // Cluster b: a GrafanaDashboard in the profile's namespace.
-    let gd = env.b.get(DASH_B).await.expect("GrafanaDashboard on b");
+    let gd = env
+        .sim("b")
+        .get(DASH_B)
+        .await
+        .expect("GrafanaDashboard on b");
     assert_eq!(
         gd["spec"]["instanceSelector"]["matchLabels"]["dashboards"],
         "grafana"
     );
     assert_eq!(gd["spec"]["folder"], "Shop");
-    assert!(env.b.get(RULE_A).await.is_some(), "PrometheusRule on b");
+    assert!(
+        env.sim("b").get(RULE_A).await.is_some(),
+        "PrometheusRule on b"
+    );
     assert_eq!(
         dashboard_title(&env).await,
         (Some("Shop overview".into()), Some("Shop overview".into()))
@@ -202,13 +192,8 @@ async fn dashboards_and_alerts_are_delivered_and_a_broken_one_blocks_the_app() {
         .write("apps/shop/alerts/shop.yaml", &RULES.replace("== 0", "== "));
     env.repo.commit("broken rule");
     let where_ = "apps/shop/alerts/shop.yaml:5:9: group \"shop\", rule 1 \"ShopDown\": could not parse expression";
-    let (code, out) = env.validate();
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains(where_), "{out}");
-    let (code, out) = env.plumb(&["sync", "--once"]).await;
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains(where_), "{out}");
-    for sim in [&env.a, &env.b] {
+    refused_at(&env, where_).await;
+    for sim in [env.a(), env.sim("b")] {
         assert_eq!(
             settings(sim).await.as_deref(),
             Some("v1"),
@@ -228,29 +213,24 @@ async fn dashboards_and_alerts_are_delivered_and_a_broken_one_blocks_the_app() {
     );
     env.repo.commit("import placeholder");
     let where_ = "apps/shop/dashboards/overview.json:5:39: $.panels[0].datasource.uid: \"${DS_PROMETHEUS}\" is an import placeholder";
-    let (code, out) = env.validate();
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains(where_), "{out}");
-    let (code, out) = env.plumb(&["sync", "--once"]).await;
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains(where_), "{out}");
-    assert_eq!(settings(&env.a).await.as_deref(), Some("v1"));
+    refused_at(&env, where_).await;
+    assert_eq!(settings(env.a()).await.as_deref(), Some("v1"));
 
     // Fixed: the whole revision goes out; a removed dashboard is pruned.
     env.repo
         .write("apps/shop/dashboards/overview.json", &dashboard("Shop v2"));
     env.repo.commit("fixed");
-    let (code, out) = env.plumb(&["sync", "--once"]).await;
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(settings(&env.b).await.as_deref(), Some("v2"));
+    assert_eq!(settings(env.sim("b")).await.as_deref(), Some("v2"));
     assert_eq!(
         dashboard_title(&env).await,
         (Some("Shop v2".into()), Some("Shop v2".into()))
     );
     env.repo.remove("apps/shop/dashboards/overview.json");
     env.repo.commit("drop the dashboard");
-    let (code, out) = env.plumb(&["sync", "--once"]).await;
+    let (code, out) = env.plumb_outcome(&["sync", "--once"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(dashboard_title(&env).await, (None, None));
-    assert!(env.a.get(RULE_A).await.is_some(), "the rules stay");
+    assert!(env.a().get(RULE_A).await.is_some(), "the rules stay");
 }

@@ -1,6 +1,13 @@
 //! Shared fixtures for the end-to-end tests: a real git repository in a
 //! temp dir (driven with the `git` CLI), kubesim clusters in-process, and
 //! the real `plumb` binary as a child process.
+//!
+//! [`Env`] ties them together (repo + clusters + daemon config, `plumb`
+//! runs, a daemon, waits on what the clusters hold); [`web_config`],
+//! [`web_repo`] and [`cm`] are the usual app `web` in namespace `web`;
+//! [`regions`] is the two-cluster fixture of the engine tests. A test file
+//! keeps only what is its own (its fixture's files, its checks); it must
+//! not rebuild a config, a daemon or a wait that is here.
 
 #![allow(dead_code)]
 // each test binary uses a different part
@@ -13,6 +20,45 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod env;
+pub mod regions;
+
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use env::Env;
+
+/// How long an e2e test waits for the daemon to converge.
+pub const LONG: Duration = Duration::from_secs(20);
+
+/// The Namespace `web`, as app `platform` creates it.
+pub const WEB_NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: { name: web }\n";
+
+/// A `plumb.yaml` with the given cluster lines (`  a: {}\n` …): app
+/// `platform` (cluster-scoped, creates namespace `web`) and app `web` in
+/// that namespace; `web_extra` adds keys to app `web` (indented 4) or more
+/// apps after it (indented 2).
+pub fn web_config(clusters: &str, web_extra: &str) -> String {
+    format!(
+        "clusters:\n{clusters}apps:\n  platform:\n    path: apps/platform\n    cluster_scoped: true\n  web:\n    path: apps/web\n    namespace: web\n    depends_on: [platform]\n{web_extra}"
+    )
+}
+
+/// A repository (not yet committed) with `plumb.yaml` = `config` and
+/// app `platform`'s namespace `web`.
+pub fn web_repo(config: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("plumb.yaml", config)
+        .write("apps/platform/ns.yaml", WEB_NS);
+    repo
+}
+
+/// A ConfigMap `name` with `data.value: value`.
+pub fn cm(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
+    )
+}
 
 /// The plumb binary under test.
 pub fn plumb_bin() -> PathBuf {
@@ -122,28 +168,35 @@ impl Sim {
         self.get(&format!("/api/v1/namespaces/{ns}/configmaps/{name}"))
             .await
     }
-}
 
-/// A daemon config for `repo` and the given clusters (by kubeconfig).
-pub fn daemon_config(dir: &Path, repo: &Path, clusters: &[&Sim]) -> PathBuf {
-    let mut text = format!(
-        "repo:\n  url: {}\n  branch: main\n  poll_interval: 1s\nclusters:\n",
-        repo.display()
-    );
-    for c in clusters {
-        text.push_str(&format!(
-            "  {}: {{ kubeconfig: {} }}\n",
-            c.name,
-            c.kubeconfig.display()
-        ));
+    /// `data.value` of ConfigMap `web/<name>`.
+    pub async fn value(&self, name: &str) -> Option<String> {
+        self.configmap("web", name)
+            .await
+            .and_then(|c| c["data"]["value"].as_str().map(str::to_string))
     }
-    text.push_str(&format!(
-        "state_dir: {}\nhttp: {{ listen: 127.0.0.1:0 }}\n",
-        dir.join("state").display()
-    ));
-    let path = dir.join("daemon.yaml");
-    std::fs::write(&path, text).expect("write config");
-    path
+
+    /// Someone else (field manager `manager`) sets `data.value` of
+    /// ConfigMap `web/<name>`; returns the object as stored.
+    pub async fn hand_edit(&self, name: &str, value: &str, manager: &str) -> Value {
+        let patch = serde_json::json!({"data": {"value": value}});
+        let req = http::Request::patch(format!(
+            "/api/v1/namespaces/web/configmaps/{name}?fieldManager={manager}"
+        ))
+        .header("Content-Type", "application/merge-patch+json")
+        .body(serde_json::to_vec(&patch).unwrap())
+        .unwrap();
+        self.client.request(req).await.unwrap()
+    }
+
+    /// POSTs `obj` to the collection at `path` (e.g. `/api/v1/namespaces`).
+    pub async fn create(&self, path: &str, obj: &Value) -> Value {
+        let req = http::Request::post(path)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(obj).unwrap())
+            .unwrap();
+        self.client.request(req).await.unwrap()
+    }
 }
 
 /// `plumb` run to completion.
@@ -173,12 +226,20 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// `plumb run --config <config>` at debug level, stderr to `log`.
     pub fn start(config: &Path, log: &Path) -> Daemon {
-        let file = std::fs::File::create(log).expect("log file");
-        let child = Command::new(plumb_bin())
-            .args(["run", "--config"])
+        let mut cmd = Command::new(plumb_bin());
+        cmd.args(["run", "--config"])
             .arg(config)
-            .env("RUST_LOG", "info,plumb=debug")
+            .env("RUST_LOG", "info,plumb=debug");
+        Daemon::spawn(cmd, log)
+    }
+
+    /// Runs `cmd` (a `plumb … run` command line) as the daemon, its stderr
+    /// to `log`.
+    pub fn spawn(mut cmd: Command, log: &Path) -> Daemon {
+        let file = std::fs::File::create(log).expect("log file");
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
@@ -191,6 +252,15 @@ impl Daemon {
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `needle` stands `times` times in the log.
+    pub async fn wait_log(&self, needle: &str, times: usize) {
+        let what = format!("{times} × {needle:?} in the daemon log");
+        eventually(&what, LONG, Some(self), || async {
+            (self.logs().matches(needle).count() >= times).then_some(())
+        })
+        .await;
     }
 
     /// SIGTERM, then wait for the exit.
@@ -282,14 +352,6 @@ pub async fn http_get(url: &str) -> Option<(u16, String)> {
     .unwrap()
 }
 
-/// `plumb <args> --config <config>`, off the async runtime.
-pub async fn plumb_with(config: &Path, args: &[&str]) -> Output {
-    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    v.push("--config".into());
-    v.push(config.display().to_string());
-    plumb_async(v).await
-}
-
 /// stdout then stderr of a finished command, as text.
 pub fn text(out: &Output) -> String {
     format!(
@@ -297,4 +359,21 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// The daemon's `/api/v1/status` document, when it answers 200.
+pub async fn status(base: &str) -> Option<Value> {
+    let (code, body) = http_get(&format!("{base}/api/v1/status")).await?;
+    (code == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+/// The entry of app `app` in a status document.
+pub fn app_status(doc: &Value, app: &str) -> Value {
+    doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == app)
+        .unwrap_or_else(|| panic!("no app {app} in the status: {doc}"))
+        .clone()
 }

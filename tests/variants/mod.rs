@@ -58,12 +58,30 @@ fn with_group(text: &str, group: &str) -> String {
 
 type Make = fn(&str) -> String;
 
+/// How a variant derives from a corpus file.
+enum How {
+    Edit(Make),
+    /// The first `key` line set to this (quoted) value.
+    Set(&'static str, &'static str),
+}
+
+impl How {
+    fn apply(&self, text: &str) -> String {
+        match self {
+            How::Edit(make) => make(text),
+            How::Set(key, value) => set(text, key, &q(value)),
+        }
+    }
+}
+
 /// (name, valid, how) for the variants of one corpus file each.
-fn recipes() -> Vec<(&'static str, bool, Make)> {
-    let mut v: Vec<(&'static str, bool, Make)> = Vec::new();
-    v.extend(expr_recipes());
-    v.extend(duration_recipes());
-    v.extend(structure_recipes());
+fn recipes() -> Vec<(&'static str, bool, How)> {
+    let edits = [expr_recipes(), duration_recipes(), structure_recipes()];
+    let mut v: Vec<(&'static str, bool, How)> = edits
+        .into_iter()
+        .flatten()
+        .map(|(name, valid, make)| (name, valid, How::Edit(make)))
+        .collect();
     v.extend(template_recipes());
     v
 }
@@ -285,129 +303,153 @@ fn structure_recipes() -> Vec<(&'static str, bool, Make)> {
     ]
 }
 
-fn template_recipes() -> Vec<(&'static str, bool, Make)> {
-    vec![
-        ("template-unclosed-action", false, |t| {
-            set(t, "summary:", &q("down {{ $labels.instance }"))
-        }),
-        ("template-unknown-function", false, |t| {
-            set(t, "summary:", &q("{{ humanise $value }}"))
-        }),
-        ("template-undefined-variable", false, |t| {
-            set(t, "summary:", &q("{{ $lables.instance }}"))
-        }),
-        ("template-stray-end", false, |t| {
-            set(t, "summary:", &q("x {{ end }}"))
-        }),
-        ("template-missing-end", false, |t| {
-            set(t, "summary:", &q("{{ if gt $value 1.0 }}high"))
-        }),
-        ("template-unterminated-string", false, |t| {
-            set(t, "summary:", &q("{{ printf \"%.2f $value }}"))
-        }),
-        ("template-bad-character", false, |t| {
-            set(t, "summary:", &q("{{ $labels.instance# }}"))
-        }),
-        ("template-in-label", false, |t| {
-            set(t, "severity:", &q("{{ $nope }}"))
-        }),
-        ("template-break-outside-range", false, |t| {
-            set(t, "summary:", &q("{{ break }}"))
-        }),
-        ("template-unclosed-comment", false, |t| {
-            set(t, "summary:", &q("{{/* note }}"))
-        }),
-        ("template-dot-after-literal", false, |t| {
-            set(t, "summary:", &q("{{ \"x\".y }}"))
-        }),
-        ("template-literal-in-pipeline", false, |t| {
-            set(t, "summary:", &q("{{ $value | 2 }}"))
-        }),
-        ("template-else-outside-if", false, |t| {
-            set(t, "summary:", &q("{{ else }}"))
-        }),
-        ("template-bad-number", false, |t| {
-            set(t, "summary:", &q("{{ 1x }}"))
-        }),
-        ("template-bad-escape", false, |t| {
-            set(t, "summary:", &q("{{ \"\\q\" }}"))
-        }),
-        ("template-unexpected-right-paren", false, |t| {
-            set(t, "summary:", &q("{{ ) }}"))
-        }),
-        ("template-too-many-range-vars", false, |t| {
-            set(
-                t,
-                "summary:",
-                &q("{{ range $a, $b, $c := $labels }}{{ end }}"),
-            )
-        }),
-        ("template-define-unclosed", false, |t| {
-            set(t, "summary:", &q("{{ define \"x\" }}y"))
-        }),
-        ("template-if-else-if", true, |t| {
-            set(
-                t,
-                "summary:",
-                &q(
-                    "{{ if gt $value 1.0 }}high{{ else if lt $value 0.5 }}low{{ else }}mid{{ end }}",
-                ),
-            )
-        }),
-        ("template-range", true, |t| {
-            set(
-                t,
-                "summary:",
-                &q("{{ range $k, $v := $labels }}{{ $k }}={{ $v }} {{ end }}"),
-            )
-        }),
-        ("template-with", true, |t| {
-            set(
-                t,
-                "summary:",
-                &q("{{ with $labels.pod }}{{ . }}{{ else }}none{{ end }}"),
-            )
-        }),
-        ("template-functions", true, |t| {
-            set(
-                t,
-                "summary:",
-                &q(
-                    "{{ $value | humanizePercentage }} {{ printf \"%.2f\" $value }} {{ $labels.job | toUpper }} {{ reReplaceAll \"(.*)\" \"$1\" $labels.instance }}",
-                ),
-            )
-        }),
-        ("template-comment-and-trim", true, |t| {
-            set(t, "summary:", &q("{{- /* note */ -}} x {{- $value -}}"))
-        }),
-        ("template-define-and-call", true, |t| {
-            set(
-                t,
-                "summary:",
-                &q("{{ define \"x\" }}y{{ end }}{{ template \"x\" }}"),
-            )
-        }),
-        ("template-trailing-pipe", true, |t| {
-            set(t, "summary:", &q("{{ $value | }}"))
-        }),
-        ("template-nested-parens", true, |t| {
-            set(
-                t,
-                "summary:",
-                &q("{{ (printf \"%s\" (index $labels \"job\")) }}"),
-            )
-        }),
-        ("template-raw-string-and-char", true, |t| {
-            set(t, "summary:", &q("{{ `raw` }} {{ printf \"%c\" 'x' }}"))
-        }),
-        ("template-query", true, |t| {
-            set(
-                t,
-                "summary:",
-                &q("{{ with query \"up\" }}{{ . | first | value | humanize }}{{ end }}"),
-            )
-        }),
-    ]
+/// Go templates set into the first rule (name, valid, key, template).
+const TEMPLATES: &[(&str, bool, &str, &str)] = &[
+    (
+        "template-unclosed-action",
+        false,
+        "summary:",
+        "down {{ $labels.instance }",
+    ),
+    (
+        "template-unknown-function",
+        false,
+        "summary:",
+        "{{ humanise $value }}",
+    ),
+    (
+        "template-undefined-variable",
+        false,
+        "summary:",
+        "{{ $lables.instance }}",
+    ),
+    ("template-stray-end", false, "summary:", "x {{ end }}"),
+    (
+        "template-missing-end",
+        false,
+        "summary:",
+        "{{ if gt $value 1.0 }}high",
+    ),
+    (
+        "template-unterminated-string",
+        false,
+        "summary:",
+        "{{ printf \"%.2f $value }}",
+    ),
+    (
+        "template-bad-character",
+        false,
+        "summary:",
+        "{{ $labels.instance# }}",
+    ),
+    ("template-in-label", false, "severity:", "{{ $nope }}"),
+    (
+        "template-break-outside-range",
+        false,
+        "summary:",
+        "{{ break }}",
+    ),
+    (
+        "template-unclosed-comment",
+        false,
+        "summary:",
+        "{{/* note }}",
+    ),
+    (
+        "template-dot-after-literal",
+        false,
+        "summary:",
+        "{{ \"x\".y }}",
+    ),
+    (
+        "template-literal-in-pipeline",
+        false,
+        "summary:",
+        "{{ $value | 2 }}",
+    ),
+    ("template-else-outside-if", false, "summary:", "{{ else }}"),
+    ("template-bad-number", false, "summary:", "{{ 1x }}"),
+    ("template-bad-escape", false, "summary:", "{{ \"\\q\" }}"),
+    (
+        "template-unexpected-right-paren",
+        false,
+        "summary:",
+        "{{ ) }}",
+    ),
+    (
+        "template-too-many-range-vars",
+        false,
+        "summary:",
+        "{{ range $a, $b, $c := $labels }}{{ end }}",
+    ),
+    (
+        "template-define-unclosed",
+        false,
+        "summary:",
+        "{{ define \"x\" }}y",
+    ),
+    (
+        "template-if-else-if",
+        true,
+        "summary:",
+        "{{ if gt $value 1.0 }}high{{ else if lt $value 0.5 }}low{{ else }}mid{{ end }}",
+    ),
+    (
+        "template-range",
+        true,
+        "summary:",
+        "{{ range $k, $v := $labels }}{{ $k }}={{ $v }} {{ end }}",
+    ),
+    (
+        "template-with",
+        true,
+        "summary:",
+        "{{ with $labels.pod }}{{ . }}{{ else }}none{{ end }}",
+    ),
+    (
+        "template-functions",
+        true,
+        "summary:",
+        "{{ $value | humanizePercentage }} {{ printf \"%.2f\" $value }} {{ $labels.job | toUpper }} {{ reReplaceAll \"(.*)\" \"$1\" $labels.instance }}",
+    ),
+    (
+        "template-comment-and-trim",
+        true,
+        "summary:",
+        "{{- /* note */ -}} x {{- $value -}}",
+    ),
+    (
+        "template-define-and-call",
+        true,
+        "summary:",
+        "{{ define \"x\" }}y{{ end }}{{ template \"x\" }}",
+    ),
+    ("template-trailing-pipe", true, "summary:", "{{ $value | }}"),
+    (
+        "template-nested-parens",
+        true,
+        "summary:",
+        "{{ (printf \"%s\" (index $labels \"job\")) }}",
+    ),
+    (
+        "template-raw-string-and-char",
+        true,
+        "summary:",
+        "{{ `raw` }} {{ printf \"%c\" 'x' }}",
+    ),
+    (
+        "template-query",
+        true,
+        "summary:",
+        "{{ with query \"up\" }}{{ . | first | value | humanize }}{{ end }}",
+    ),
+];
+
+fn template_recipes() -> Vec<(&'static str, bool, How)> {
+    TEMPLATES
+        .iter()
+        .map(|&(name, valid, key, template)| (name, valid, How::Set(key, template)))
+        .collect()
 }
 
 /// Derives every variant, each from the next eligible corpus file in turn.
@@ -431,9 +473,9 @@ pub fn derive(corpus: &[(String, String)]) -> Vec<Variant> {
     recipes()
         .into_iter()
         .enumerate()
-        .map(|(i, (name, valid, make))| Variant {
+        .map(|(i, (name, valid, how))| Variant {
             name: name.to_string(),
-            text: make(eligible[i % eligible.len()]),
+            text: how.apply(eligible[i % eligible.len()]),
             valid,
         })
         .collect()
