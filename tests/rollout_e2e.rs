@@ -11,9 +11,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{
-    Daemon, Sim, TestRepo, address, daemon_config, eventually, git, http_get, plumb_with, text,
-};
+use common::{Daemon, Sim, TestRepo, address, eventually, git, http_get, plumb_async, text};
 
 const LONG: Duration = Duration::from_secs(40);
 
@@ -53,11 +51,12 @@ fn version(v: &str) -> String {
     )
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-    repo: TestRepo,
-    sims: Vec<Sim>,
-}
+/// What the sampler saw: (when, cluster, version).
+type Seen = Arc<Mutex<Vec<(Instant, String, String)>>>;
+
+/// The shared fixture, its clusters started with kubesim's workload
+/// controller (Deployments ready 200 ms after a change, or never).
+struct Env(common::Env);
 
 impl Env {
     async fn new(canary_soak: &str, eu_soak: &str) -> Env {
@@ -75,20 +74,26 @@ impl Env {
         for name in ["canary", "eu", "us"] {
             sims.push(Sim::start_with(name, dir.path(), opts()).await);
         }
-        Env { dir, repo, sims }
+        Env(common::Env {
+            dir,
+            repo,
+            sims,
+            settings: Default::default(),
+            path: None,
+            remote: false,
+        })
     }
 
     fn config(&self) -> std::path::PathBuf {
-        let refs: Vec<&Sim> = self.sims.iter().collect();
-        daemon_config(self.dir.path(), self.repo.path(), &refs)
+        self.0.config()
     }
 
     fn daemon(&self, log: &str) -> Daemon {
-        Daemon::start(&self.config(), &self.dir.path().join(log))
+        self.0.daemon(log)
     }
 
     fn sim(&self, name: &str) -> &Sim {
-        self.sims.iter().find(|s| s.name == name).unwrap()
+        self.0.sim(name)
     }
 
     async fn version(&self, cluster: &str) -> Option<String> {
@@ -106,12 +111,7 @@ impl Env {
     }
 
     /// Samples every cluster's version every 50 ms: (when, cluster, version).
-    fn sampler(
-        self: &Arc<Self>,
-    ) -> (
-        Arc<Mutex<Vec<(Instant, String, String)>>>,
-        tokio::task::JoinHandle<()>,
-    ) {
+    fn sampler(self: &Arc<Self>) -> (Seen, tokio::task::JoinHandle<()>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (env, out) = (self.clone(), seen.clone());
         let task = tokio::spawn(async move {
@@ -126,6 +126,13 @@ impl Env {
         });
         (seen, task)
     }
+}
+
+/// `plumb <args> --config <config>`.
+async fn plumb_with(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    v.extend(["--config".to_string(), config.display().to_string()]);
+    plumb_async(v).await
 }
 
 fn first_seen(seen: &[(Instant, String, String)], cluster: &str, v: &str) -> Option<Instant> {
@@ -159,22 +166,26 @@ async fn a_good_commit_walks_the_waves_and_a_bad_one_is_reverted_at_canary() {
             u.duration_since(e)
         );
     }
-    let good = env.repo.head();
+    let good = env.0.repo.head();
 
     // A bad commit: its Deployment never becomes ready.
-    env.repo
+    env.0
+        .repo
         .write("apps/web/deploy.yaml", &deployment("web:2", "never"));
-    env.repo.write("apps/web/version.yaml", &version("v2"));
-    let bad = env.repo.commit("v2: a deployment that never becomes ready");
+    env.0.repo.write("apps/web/version.yaml", &version("v2"));
+    let bad = env
+        .0
+        .repo
+        .commit("v2: a deployment that never becomes ready");
     // Canary gets it and fails within a few hundred ms (kubesim fails the
     // Deployment 200 ms after it changes): too fast to wait for here; the
     // revert's message says where it failed.
     let revert = eventually("plumb commits the revert", LONG, Some(&d), || async {
-        let head = env.repo.head();
+        let head = env.0.repo.head();
         (head != bad).then_some(head)
     })
     .await;
-    let repo = env.repo.path();
+    let repo = env.0.repo.path();
     assert_eq!(
         git(repo, &["log", "-1", "--format=%an <%ae>"]),
         "plumb <plumb@localhost>"
@@ -257,8 +268,8 @@ async fn newer_commit_during_a_soak_pause_promote_and_restart() {
     let d = env.daemon("daemon.log");
     env.wait_version(&d, "canary", "v1").await;
     // v2 lands during canary's soak of v1: prod-eu never gets v1.
-    env.repo.write("apps/web/version.yaml", &version("v2"));
-    env.repo.commit("v2");
+    env.0.repo.write("apps/web/version.yaml", &version("v2"));
+    env.0.repo.commit("v2");
     env.wait_version(&d, "eu", "v2").await;
     assert!(
         first_seen(&seen.lock().unwrap(), "eu", "v1").is_none(),
@@ -284,8 +295,8 @@ async fn newer_commit_during_a_soak_pause_promote_and_restart() {
     .await;
     assert!(out.status.success(), "{}", text(&out));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    env.repo.write("apps/web/version.yaml", &version("v3"));
-    env.repo.commit("v3");
+    env.0.repo.write("apps/web/version.yaml", &version("v3"));
+    env.0.repo.commit("v3");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(env.version("canary").await.as_deref(), Some("v2"), "paused");
     let out = plumb_with(&config, &["rollout", "status"]).await;
@@ -311,7 +322,7 @@ async fn newer_commit_during_a_soak_pause_promote_and_restart() {
     let t = text(&out);
     assert!(t.contains("rolling out") && t.contains("v3"), "{t}");
     // prod's diff is against the revision its wave runs, not the branch.
-    let v2 = git(env.repo.path(), &["rev-parse", "--short=7", "HEAD~1"]);
+    let v2 = git(env.0.repo.path(), &["rev-parse", "--short=7", "HEAD~1"]);
     let out = plumb_with(&config, &["diff", "--cluster", "us"]).await;
     let t = text(&out);
     assert!(t.contains(&format!("its rollout wave runs {v2}")), "{t}");

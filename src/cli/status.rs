@@ -24,7 +24,7 @@ pub fn status(server: &str, json: bool, token_file: Option<&Path>) -> anyhow::Re
         } else {
             client::get_json::<StatusDoc>(server, "/api/v1/status", token)
                 .await
-                .map(Fetched::Doc)
+                .map(|d| Fetched::Doc(Box::new(d)))
         }
     });
     match fetched {
@@ -76,7 +76,7 @@ pub const TOKEN_ENV: &str = "PLUMB_TOKEN";
 
 enum Fetched {
     Raw(bytes::Bytes),
-    Doc(StatusDoc),
+    Doc(Box<StatusDoc>),
 }
 
 const HEADERS: [&str; 7] = [
