@@ -38,11 +38,21 @@ apps:
 
 /// The Deployment `web` running `image`; kubesim makes it ready or never.
 fn deployment(image: &str, ready: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations: {{ kubesim.dev/ready: \"{ready}\" }}\n\
-         spec:\n  replicas: 1\n  selector: {{ matchLabels: {{ app: web }} }}\n  template:\n    metadata: {{ labels: {{ app: web }} }}\n    \
-         spec: {{ containers: [{{ name: web, image: \"{image}\" }}] }}\n"
-    )
+    [
+        "apiVersion: apps/v1",
+        "kind: Deployment",
+        "metadata:",
+        "  name: web",
+        &format!("  annotations: {{ kubesim.dev/ready: '{ready}' }}"),
+        "spec:",
+        "  replicas: 1",
+        "  selector: { matchLabels: { app: web } }",
+        "  template:",
+        "    metadata: { labels: { app: web } }",
+        &format!("    spec: {{ containers: [{{ name: web, image: '{image}' }}] }}"),
+        "",
+    ]
+    .join("\n")
 }
 
 fn version(v: &str) -> String {
@@ -141,51 +151,30 @@ fn first_seen(seen: &[(Instant, String, String)], cluster: &str, v: &str) -> Opt
         .map(|(t, _, _)| *t)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_good_commit_walks_the_waves_and_a_bad_one_is_reverted_at_canary() {
-    let env = Arc::new(Env::new("2s", "2s").await);
-    let (seen, sampler) = env.sampler();
-    let d = env.daemon("daemon.log");
-    env.wait_version(&d, "us", "v1").await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // the sampler sees it too
-    {
-        let s = seen.lock().unwrap();
-        let (c, e, u) = (
-            first_seen(&s, "canary", "v1").unwrap(),
-            first_seen(&s, "eu", "v1").unwrap(),
-            first_seen(&s, "us", "v1").unwrap(),
-        );
-        assert!(
-            e.duration_since(c) >= Duration::from_millis(1900),
-            "prod-eu after canary's soak: {:?}",
-            e.duration_since(c)
-        );
-        assert!(
-            u.duration_since(e) >= Duration::from_millis(1900),
-            "prod after prod-eu's soak: {:?}",
-            u.duration_since(e)
-        );
-    }
-    let good = env.0.repo.head();
+/// Canary first, then prod-eu after canary's soak, then prod after
+/// prod-eu's (soaks of 2 s).
+fn assert_waves_in_order(s: &[(Instant, String, String)]) {
+    let (c, e, u) = (
+        first_seen(s, "canary", "v1").unwrap(),
+        first_seen(s, "eu", "v1").unwrap(),
+        first_seen(s, "us", "v1").unwrap(),
+    );
+    let soak = Duration::from_millis(1900);
+    assert!(
+        e.duration_since(c) >= soak,
+        "prod-eu after canary's soak: {:?}",
+        e.duration_since(c)
+    );
+    assert!(
+        u.duration_since(e) >= soak,
+        "prod after prod-eu's soak: {:?}",
+        u.duration_since(e)
+    );
+}
 
-    // A bad commit: its Deployment never becomes ready.
-    env.0
-        .repo
-        .write("apps/web/deploy.yaml", &deployment("web:2", "never"));
-    env.0.repo.write("apps/web/version.yaml", &version("v2"));
-    let bad = env
-        .0
-        .repo
-        .commit("v2: a deployment that never becomes ready");
-    // Canary gets it and fails within a few hundred ms (kubesim fails the
-    // Deployment 200 ms after it changes): too fast to wait for here; the
-    // revert's message says where it failed.
-    let revert = eventually("plumb commits the revert", LONG, Some(&d), || async {
-        let head = env.0.repo.head();
-        (head != bad).then_some(head)
-    })
-    .await;
-    let repo = env.0.repo.path();
+/// The revert: by plumb, on the bad commit, saying why, with the good
+/// commit's tree, the working tree following.
+fn assert_revert(repo: &std::path::Path, good: &str, bad: &str, revert: &str) {
     assert_eq!(
         git(repo, &["log", "-1", "--format=%an <%ae>"]),
         "plumb <plumb@localhost>"
@@ -214,6 +203,37 @@ async fn a_good_commit_walks_the_waves_and_a_bad_one_is_reverted_at_canary() {
         "",
         "the working tree follows the branch"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_good_commit_walks_the_waves_and_a_bad_one_is_reverted_at_canary() {
+    let env = Arc::new(Env::new("2s", "2s").await);
+    let (seen, sampler) = env.sampler();
+    let d = env.daemon("daemon.log");
+    env.wait_version(&d, "us", "v1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the sampler sees it too
+    assert_waves_in_order(&seen.lock().unwrap());
+    let good = env.0.repo.head();
+
+    // A bad commit: its Deployment never becomes ready.
+    env.0
+        .repo
+        .write("apps/web/deploy.yaml", &deployment("web:2", "never"));
+    env.0.repo.write("apps/web/version.yaml", &version("v2"));
+    let bad = env
+        .0
+        .repo
+        .commit("v2: a deployment that never becomes ready");
+    // Canary gets it and fails within a few hundred ms (kubesim fails the
+    // Deployment 200 ms after it changes): too fast to wait for here; the
+    // revert's message says where it failed.
+    let revert = eventually("plumb commits the revert", LONG, Some(&d), || async {
+        let head = env.0.repo.head();
+        (head != bad).then_some(head)
+    })
+    .await;
+    let repo = env.0.repo.path();
+    assert_revert(repo, &good, &bad, &revert);
 
     // Canary returns to the good objects; prod never saw the bad commit.
     env.wait_version(&d, "canary", "v1").await;

@@ -1,6 +1,6 @@
 //! What the rollout looks like, as served (status, the page, `plumb
 //! rollout status`, metrics). Written by the engine from
-//! `crate::rollout`'s report; must not decide anything.
+//! the rollout module's report; must not decide anything.
 
 use serde::{Deserialize, Serialize};
 

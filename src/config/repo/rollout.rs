@@ -1,7 +1,7 @@
 //! `rollout:` in `plumb.yaml`: the waves a new commit walks through, one
 //! group of clusters after another, and whether a failed wave gets its
 //! commit reverted. Owns the syntax and its checks (file:line); must not
-//! decide when a wave moves on (that is `crate::rollout`).
+//! decide when a wave moves on (that is the rollout module's job).
 
 use std::collections::BTreeMap;
 
