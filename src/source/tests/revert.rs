@@ -198,3 +198,76 @@ fn a_failed_push_restores_the_mirror() {
     assert_eq!(source.head().unwrap(), before, "mirror's branch restored");
     assert_eq!(server.rev("main"), before.id);
 }
+
+const MESSAGE: &str = "Revert (plumb: wave canary failed)\n\nPlumb-Rollout-Revert: x\n";
+
+#[test]
+fn a_range_is_reverted_as_one_commit_back_to_the_base_tree() {
+    let repo = Repo::init();
+    let (one, two) = history(&repo);
+    repo.write("apps/c.yaml", "c\n");
+    let three = repo.commit("three: add c");
+    let mut source = Source::open(repo.spec()).unwrap();
+
+    let revision = source
+        .revert_range(&one, &three, MESSAGE, WHO)
+        .unwrap()
+        .expect("a commit");
+    assert_eq!(repo.rev("HEAD~1"), three, "on the branch head");
+    assert_eq!(repo.rev("HEAD^{tree}"), repo.rev(&format!("{one}^{{tree}}")));
+    assert_eq!(repo.git(&["log", "-1", "--format=%B"]), MESSAGE.trim_end());
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    assert_eq!(revision.id, repo.rev("HEAD"));
+    // Nothing left to undo: no second commit.
+    let again = source.revert_range(&one, &two, MESSAGE, WHO).unwrap();
+    assert!(again.is_none());
+    assert_eq!(repo.rev("HEAD"), revision.id);
+}
+
+#[test]
+fn a_range_revert_keeps_later_unrelated_commits_and_refuses_a_conflict() {
+    let repo = Repo::init();
+    let (one, two) = history(&repo);
+    repo.write("apps/other.yaml", "kept\n");
+    repo.commit("someone else's change");
+    let mut source = Source::open(repo.spec()).unwrap();
+    source
+        .revert_range(&one, &two, MESSAGE, WHO)
+        .unwrap()
+        .expect("a commit");
+    assert_eq!(repo.read("apps/other.yaml").as_deref(), Some("kept\n"));
+    assert_eq!(repo.read("apps/a.yaml").as_deref(), Some("v1\n"));
+
+    // A later change to the same lines: the revert cannot be computed.
+    let repo = Repo::init();
+    let (one, two) = history(&repo);
+    repo.write("apps/a.yaml", "v3\n");
+    let head = repo.commit("v3 on top");
+    let mut source = Source::open(repo.spec()).unwrap();
+    let err = source.revert_range(&one, &two, MESSAGE, WHO).unwrap_err();
+    assert!(matches!(err, SourceError::RevertConflict { .. }), "{err}");
+    assert_eq!(repo.rev("main"), head, "the branch is left alone");
+}
+
+#[test]
+fn a_range_revert_on_a_remote_lands_on_the_remote_s_newest_head() {
+    let server = Repo::init_bare();
+    let work = Repo::clone_of(&server.path);
+    let (one, two) = history(&work);
+    work.git(&["push", "-q", "origin", "main"]);
+    let state = TempDir::new().unwrap();
+    let url = format!("file://{}", server.path.display());
+    let mut source = Source::open(spec(&url, &state.path().join("m"))).unwrap();
+    source.head().unwrap();
+    // Someone pushes after plumb last looked: the revert goes on top.
+    work.write("apps/other.yaml", "theirs\n");
+    let theirs = work.commit("their commit");
+    work.git(&["push", "-q", "origin", "main"]);
+
+    let revision = source
+        .revert_range(&one, &two, MESSAGE, WHO)
+        .unwrap()
+        .expect("a commit");
+    assert_eq!(server.rev("main"), revision.id, "pushed");
+    assert_eq!(server.rev("main~1"), theirs, "on the remote's newest head");
+}
