@@ -60,10 +60,21 @@ pub struct LeaderElector {
     pub renew_deadline: Duration,
     /// How often the leader renews and the others look (5s).
     pub renew_every: Duration,
+    /// Whether to hold the lease at all (sharding: only while this replica
+    /// is the cluster's rendezvous owner). None: always. Turning false
+    /// releases a held lease at once (after publishing `false`).
+    pub want: Option<watch::Receiver<bool>>,
 }
 
 /// `$POD_NAME` or `$HOSTNAME` (else `plumb`), plus a random suffix so that
 /// a restarted process never mistakes its predecessor's lease for its own.
+/// This process' identity, made once (see [`default_identity`]): the
+/// leader lease, member lease and cluster leases all carry it, and so does
+/// every request (`X-Plumb-Replica`).
+pub fn process_identity() -> &'static str {
+    crate::cluster::replica_identity()
+}
+
 pub fn default_identity() -> String {
     let host = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -103,6 +114,7 @@ impl LeaderElector {
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             renew_every: Duration::from_secs(5),
+            want: None,
         }
     }
 
@@ -113,7 +125,23 @@ impl LeaderElector {
         let mut observed: Option<Observed> = None;
         let mut last_renew: Option<Instant> = None;
         info!(identity = %self.identity, lease = %format!("{}/{}", self.namespace, self.name), "leader election started");
+        let mut want = self.want.clone();
         while !*shutdown.borrow() {
+            if want.as_ref().is_some_and(|w| !*w.borrow()) {
+                // Not ours to hold: hand it over now, then wait to want it.
+                if *leader.borrow() {
+                    leader.send_replace(false);
+                    self.release().await;
+                }
+                observed = None;
+                last_renew = None;
+                let Some(w) = want.as_mut() else { break };
+                tokio::select! {
+                    r = w.changed() => if r.is_err() { want = None },
+                    r = shutdown.changed() => if r.is_err() { break },
+                }
+                continue;
+            }
             let started = Instant::now();
             let budget = match last_renew {
                 Some(t) => (t + self.renew_deadline).saturating_duration_since(started),
@@ -121,9 +149,16 @@ impl LeaderElector {
             };
             let result = self.attempt(&mut observed, budget).await;
             last_renew = self.settle(&leader, result, started, last_renew);
+            let want_changed = async {
+                match want.as_mut() {
+                    Some(w) => w.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = tokio::time::sleep(self.renew_every) => {}
                 r = shutdown.changed() => if r.is_err() { break },
+                ok = want_changed => if !ok { want = None },
             }
         }
         if *leader.borrow() {
@@ -146,14 +181,16 @@ impl LeaderElector {
                 if !was {
                     info!(identity = %self.identity, "became the leader");
                 }
-                leader.send_replace(true);
+                // Only a change is news: a renewal must not wake every
+                // worker watching this channel.
+                leader.send_if_modified(|l| !std::mem::replace(l, true));
                 Some(started)
             }
             Ok(Outcome::Following) => {
                 if was {
                     warn!(identity = %self.identity, "lost the lease to another replica");
                 }
-                leader.send_replace(false);
+                leader.send_if_modified(|l| std::mem::replace(l, false));
                 None
             }
             Err(e) => {

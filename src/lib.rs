@@ -30,6 +30,7 @@ pub mod plan;
 pub mod records;
 pub mod render;
 pub mod rollout;
+pub mod shard;
 pub mod source;
 pub mod status;
 pub mod yaml;

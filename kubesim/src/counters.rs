@@ -82,7 +82,21 @@ impl Counters {
 #[derive(Debug, Default)]
 pub struct CounterSet {
     inner: Mutex<Counters>,
+    /// Who wrote, and when: (unix ms, `X-Plumb-Replica` or `User-Agent`,
+    /// resource). The newest [`WRITERS_KEPT`].
+    writers: Mutex<std::collections::VecDeque<Writer>>,
     writes_in_flight: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How many writes [`CounterSet::writers`] remembers.
+pub const WRITERS_KEPT: usize = 100_000;
+
+/// One non-dry-run write: when (unix ms), by whom, on which resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    pub at_ms: u64,
+    pub who: String,
+    pub resource: String,
 }
 
 /// A write request being served; counted out when dropped.
@@ -101,6 +115,29 @@ impl CounterSet {
             Ok(mut g) => f(&mut g),
             Err(p) => f(&mut p.into_inner()),
         }
+    }
+
+    /// Notes who made a (non-dry-run) write.
+    pub fn record_writer(&self, who: &str, resource: &str) {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let mut w = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() >= WRITERS_KEPT {
+            w.pop_front();
+        }
+        w.push_back(Writer {
+            at_ms,
+            who: who.to_string(),
+            resource: resource.to_string(),
+        });
+    }
+
+    /// The writes noted, oldest first.
+    pub fn writers(&self) -> Vec<Writer> {
+        let w = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        w.iter().cloned().collect()
     }
 
     pub fn record(&self, verb: &str, resource: &str, dry_run: bool) {

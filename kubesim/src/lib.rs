@@ -72,7 +72,7 @@ use tokio::task::JoinHandle;
 
 pub use cluster::Cluster;
 pub use cluster::WorkloadMode;
-pub use counters::Counters;
+pub use counters::{Counters, Writer};
 pub use faults::{FaultConfig, FaultRule, Faults};
 pub use http::admin::FaultRequest;
 pub use workload::READY_ANNOTATION;

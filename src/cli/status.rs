@@ -247,6 +247,7 @@ mod tests {
                 name: "staging".into(),
                 reachable: false,
                 error: Some("refused".into()),
+                owner: None,
             }],
             apps: vec![fresh, failed, app("prod-eu", "api")],
             rollout: None,

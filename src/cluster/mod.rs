@@ -73,6 +73,26 @@ pub struct Cluster {
     pub(crate) in_flight: tokio::sync::Semaphore,
 }
 
+/// Sent on every request: which plumb replica made it (servers' audit
+/// logs, and kubesim's writer log, can tell replicas apart).
+pub const REPLICA_HEADER: &str = "x-plumb-replica";
+
+/// This process' identity, made once: `$POD_NAME` or `$HOSTNAME` (else
+/// `plumb`) plus a random suffix, so that a restarted process never
+/// mistakes its predecessor's lease for its own. Leases and every request
+/// carry it.
+pub fn replica_identity() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "plumb".into());
+        format!("{host}-{:08x}", fastrand::u32(..))
+    })
+}
+
 /// Requests in flight per cluster.
 pub const MAX_IN_FLIGHT: usize = 16;
 
@@ -134,6 +154,12 @@ impl Cluster {
                 });
             }
         };
+        let mut config = config;
+        if let Ok(v) = http::HeaderValue::from_str(replica_identity()) {
+            config
+                .headers
+                .push((http::HeaderName::from_static(REPLICA_HEADER), v));
+        }
         let client = kube::Client::try_from(config).map_err(|e| ClusterError::Client {
             cluster: name.into(),
             message: e.to_string(),

@@ -79,6 +79,11 @@ pub struct LeaderElection {
     pub name: String,
     #[serde(default = "default_lease_duration")]
     pub lease_duration: GoDuration,
+    /// Share the clusters among every running replica (member Leases,
+    /// rendezvous hashing, a Lease per cluster) instead of one leader
+    /// applying to all.
+    #[serde(default)]
+    pub sharding: bool,
 }
 
 impl Default for LeaderElection {
@@ -89,6 +94,7 @@ impl Default for LeaderElection {
             namespace: default_lease_namespace(),
             name: default_lease_name(),
             lease_duration: default_lease_duration(),
+            sharding: false,
         }
     }
 }

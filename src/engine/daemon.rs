@@ -59,6 +59,8 @@ pub struct Daemon {
     work: Vec<JoinHandle<()>>,
     lease_stop: watch::Sender<bool>,
     lease: Option<JoinHandle<()>>,
+    /// Membership and per-cluster Leases (sharding): released after work.
+    shard_tasks: Vec<JoinHandle<()>>,
     http: JoinHandle<Result<(), HttpError>>,
     conns: Clusters,
     embedded: Vec<(String, PathBuf)>,
@@ -81,9 +83,11 @@ impl Daemon {
         let (desired_tx, desired_rx) = watch::channel(None);
         let (stop, stop_rx) = watch::channel(false);
         let poke = Arc::new(Notify::new());
-        let (leader_tx, leader_rx) = watch::channel(!cfg.leader_election.enabled);
+        let le = &cfg.leader_election;
+        let (leader_tx, leader_rx) = watch::channel(!(le.enabled || le.sharding));
         let (lease_stop, lease_stop_rx) = watch::channel(false);
-        let lease = start_leader_election(cfg, &conns.clusters, leader_tx, lease_stop_rx)?;
+        let lease = start_leader_election(cfg, &conns.clusters, leader_tx, lease_stop_rx.clone())?;
+        let shards = start_sharding(cfg, &conns.clusters, lease_stop_rx)?;
 
         let mut work = Vec::new();
         let mut ready_flags = Vec::new();
@@ -95,9 +99,12 @@ impl Daemon {
                 health_timeout: cfg.health_timeout.0,
                 ..WorkerOptions::default()
             };
-            let worker = Worker::new(cluster.clone(), status.clone(), opts)
-                .with_leader(leader_rx.clone())
-                .with_metrics(metrics.clone());
+            let worker = Worker::new(cluster.clone(), status.clone(), opts);
+            let worker = match shards.as_ref().and_then(|s| s.may_write.get(&cluster.name)) {
+                Some(owned) => worker.with_leader(owned.clone()).sharded(),
+                None => worker.with_leader(leader_rx.clone()),
+            }
+            .with_metrics(metrics.clone());
             ready_flags.push(worker.ready_flag());
             work.push(tokio::spawn(worker.run(rx, stop_rx.clone())));
         }
@@ -128,6 +135,18 @@ impl Daemon {
             },
             stop_rx.clone(),
         )));
+        let mut shard_tasks = Vec::new();
+        if let (Some(s), Some(home)) = (shards, home_cluster(cfg, &conns.clusters)) {
+            shard_tasks = s.tasks;
+            work.push(tokio::spawn(super::shards::exchange(
+                home,
+                lease::process_identity().to_string(),
+                status.clone(),
+                s.may_write,
+                s.members,
+                stop_rx.clone(),
+            )));
+        }
         let local = (!repo.is_remote()).then(|| cfg.repo.url.clone().into());
         let f = Follow {
             repo,
@@ -146,6 +165,7 @@ impl Daemon {
             work,
             lease_stop,
             lease,
+            shard_tasks,
             http,
             conns,
             embedded,
@@ -174,6 +194,8 @@ impl Daemon {
         if let Some(lease) = self.lease {
             let _ = tokio::time::timeout(Duration::from_secs(5), lease).await;
         }
+        let shards = futures::future::join_all(self.shard_tasks);
+        let _ = tokio::time::timeout(Duration::from_secs(5), shards).await;
         match tokio::time::timeout(Duration::from_secs(5), self.http).await {
             Ok(Ok(Err(e))) => tracing::warn!("the HTTP server stopped with an error: {e}"),
             Ok(_) => {}
@@ -206,7 +228,7 @@ fn start_leader_election(
     stop: watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, DaemonError> {
     let le = &cfg.leader_election;
-    if !le.enabled {
+    if !(le.enabled || le.sharding) {
         return Ok(None);
     }
     let home = match &le.cluster {
@@ -214,7 +236,7 @@ fn start_leader_election(
         None => clusters.values().next(),
     }
     .ok_or(DaemonError::NoLeaseCluster)?;
-    let mut elector = LeaderElector::new(home.clone(), lease::default_identity());
+    let mut elector = LeaderElector::new(home.clone(), lease::process_identity());
     elector.namespace = le.namespace.clone();
     elector.name = le.name.clone();
     elector.lease_duration = le.lease_duration.0;
@@ -233,6 +255,36 @@ fn start_leader_election(
         }
         elector.run(leader, stop).await;
     })))
+}
+
+/// With `leader_election.sharding`: membership and a Lease per cluster in
+/// the lease cluster (see [`crate::shard`]).
+fn start_sharding(
+    cfg: &DaemonConfig,
+    clusters: &BTreeMap<String, Arc<Cluster>>,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<crate::shard::Shards>, DaemonError> {
+    let le = &cfg.leader_election;
+    if !le.sharding {
+        return Ok(None);
+    }
+    let home = home_cluster(cfg, clusters).ok_or(DaemonError::NoLeaseCluster)?;
+    let d = le.lease_duration.0;
+    let timing = crate::shard::Timing {
+        lease_duration: d,
+        renew_deadline: d.mul_f64(2.0 / 3.0),
+        renew_every: d / 3,
+    };
+    let names: Vec<String> = clusters.keys().cloned().collect();
+    info!(identity = %lease::process_identity(), clusters = names.len(), "sharding clusters among replicas");
+    Ok(Some(crate::shard::start(
+        home,
+        &le.namespace,
+        lease::process_identity(),
+        &names,
+        timing,
+        stop,
+    )))
 }
 
 /// The server's timeouts and connection limit from `http.*`.

@@ -16,6 +16,7 @@ pub mod doors;
 pub mod order;
 pub mod retry;
 pub mod rollout;
+pub mod shards;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -195,6 +195,7 @@ fn columns(doc: &StatusDoc) -> Vec<ClusterStatus> {
         name: name.into(),
         reachable: true,
         error: None,
+        owner: None,
     }));
     clusters
 }
@@ -206,9 +207,14 @@ fn column_header(h: &mut String, c: &ClusterStatus) {
         let why = c.error.as_deref().unwrap_or("no answer");
         ("down", format!("unreachable: {why}"), " — unreachable")
     };
+    let owner = c
+        .owner
+        .as_deref()
+        .map(|o| format!("<br><small class=\"owner\">owned by {}</small>", esc(o)))
+        .unwrap_or_default();
     let _ = write!(
         h,
-        "<th class=\"{class}\" title=\"{}\"><span class=\"dot\"></span>{}{note}</th>",
+        "<th class=\"{class}\" title=\"{}\"><span class=\"dot\"></span>{}{note}{owner}</th>",
         esc(&title),
         esc(&c.name),
     );

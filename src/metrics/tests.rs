@@ -46,11 +46,13 @@ fn snapshot(apps: Vec<AppStatus>) -> Snapshot {
                 name: "prod-eu".into(),
                 reachable: true,
                 error: None,
+                owner: None,
             },
             ClusterStatus {
                 name: "staging".into(),
                 reachable: false,
                 error: Some("connection refused".into()),
+                owner: None,
             },
         ],
         apps,

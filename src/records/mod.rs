@@ -350,3 +350,27 @@ pub async fn read_document(cluster: &Cluster, name: &str) -> Result<Option<Strin
         })?;
     Ok(cm.and_then(|c| c["data"]["json"].as_str().map(str::to_string)))
 }
+
+/// Every JSON document record whose name starts with `prefix`: (name, json).
+pub async fn list_documents(
+    cluster: &Cluster,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let kind = configmaps(cluster).await?;
+    let cms = cluster
+        .list(&kind, Some(SYSTEM_NAMESPACE), DOCUMENT_LABEL)
+        .await
+        .map_err(|source| StoreError::Api {
+            what: format!("listing {SYSTEM_NAMESPACE}/{prefix}*"),
+            source,
+        })?;
+    Ok(cms
+        .iter()
+        .filter_map(|c| {
+            let name = c["metadata"]["name"].as_str()?;
+            let json = c["data"]["json"].as_str()?;
+            name.starts_with(prefix)
+                .then(|| (name.to_string(), json.to_string()))
+        })
+        .collect())
+}

@@ -152,6 +152,9 @@ pub struct ClusterStatus {
     pub name: String,
     pub reachable: bool,
     pub error: Option<String>,
+    /// With sharding: the replica that owns (reconciles) the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The whole picture, as served.
@@ -210,12 +213,39 @@ impl Status {
     }
 
     pub fn set_cluster(&self, name: &str, reachable: bool, error: Option<String>) {
+        let mut inner = self.write();
+        let owner = inner.clusters.get(name).and_then(|c| c.owner.clone());
         let c = ClusterStatus {
             name: name.into(),
             reachable,
             error,
+            owner,
         };
-        self.write().clusters.insert(name.into(), c);
+        inner.clusters.insert(name.into(), c);
+    }
+
+    /// With sharding: which replica owns `cluster`.
+    pub fn set_owner(&self, cluster: &str, owner: Option<String>) {
+        let mut inner = self.write();
+        let c = inner
+            .clusters
+            .entry(cluster.to_string())
+            .or_insert_with(|| ClusterStatus {
+                name: cluster.into(),
+                reachable: true,
+                ..ClusterStatus::default()
+            });
+        c.owner = owner;
+    }
+
+    /// With sharding: the apps of a cluster another replica owns, as that
+    /// replica reports them (replacing what this one knew).
+    pub fn replace_apps(&self, cluster: &str, apps: Vec<AppStatus>) {
+        let mut inner = self.write();
+        inner.apps.retain(|(c, _), _| c != cluster);
+        for a in apps.into_iter().filter(|a| a.cluster == cluster) {
+            inner.apps.insert((a.cluster.clone(), a.app.clone()), a);
+        }
     }
 
     /// Changes one app's status in place.

@@ -144,6 +144,13 @@ async fn api(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
             };
             let dry_run = is_write(verb) && is_dry_run(&q, delete_body);
             cluster.counters.record(verb, &resource, dry_run);
+            if is_write(verb) && !dry_run {
+                let who = ["x-plumb-replica", "user-agent"]
+                    .iter()
+                    .find_map(|h| parts.headers.get(*h)?.to_str().ok())
+                    .unwrap_or("");
+                cluster.counters.record_writer(who, &resource);
+            }
         }
         _ => cluster.counters.record_discovery(),
     }

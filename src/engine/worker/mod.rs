@@ -125,6 +125,9 @@ pub struct Worker {
     progressing_since: HashMap<String, SystemTime>,
     /// Whether this worker may write at all (false for `plumb diff`).
     writes: bool,
+    /// Sharded: while another replica owns the cluster, no pass at all
+    /// (that replica reports the cluster's apps).
+    sharded: bool,
 }
 
 impl Worker {
@@ -149,7 +152,15 @@ impl Worker {
             ready: Arc::default(),
             progressing_since: HashMap::new(),
             writes: true,
+            sharded: false,
         }
+    }
+
+    /// A worker of a sharded replica: it reconciles only while `leader`
+    /// (this replica owns the cluster) says so, and records nothing else.
+    pub fn sharded(mut self) -> Self {
+        self.sharded = true;
+        self
     }
 
     /// A worker that only plans (`plumb diff`): it never writes, not even
@@ -208,7 +219,13 @@ impl Worker {
                 return;
             }
             let current = desired.borrow_and_update().clone();
+            let idle = self.sharded && !self.is_leader();
+            if idle {
+                // Another replica owns the cluster: nothing to wait for here.
+                self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Some(d) = current
+                && !idle
                 && self.load_inventories().await
             {
                 let new_revision = last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, &d));

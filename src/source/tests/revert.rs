@@ -214,7 +214,10 @@ fn a_range_is_reverted_as_one_commit_back_to_the_base_tree() {
         .unwrap()
         .expect("a commit");
     assert_eq!(repo.rev("HEAD~1"), three, "on the branch head");
-    assert_eq!(repo.rev("HEAD^{tree}"), repo.rev(&format!("{one}^{{tree}}")));
+    assert_eq!(
+        repo.rev("HEAD^{tree}"),
+        repo.rev(&format!("{one}^{{tree}}"))
+    );
     assert_eq!(repo.git(&["log", "-1", "--format=%B"]), MESSAGE.trim_end());
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
     assert_eq!(revision.id, repo.rev("HEAD"));
