@@ -74,6 +74,7 @@ async fn deploy_manifests_apply_server_side_with_the_expected_fields() {
         "deployment.apps/plumb",
         "service/plumb",
         "networkpolicy.networking.k8s.io/plumb",
+        "poddisruptionbudget.policy/plumb",
     ] {
         assert!(
             text.contains(&format!("{obj} serverside-applied")),

@@ -29,8 +29,10 @@ use crate::status::Status;
 pub const STATE_RECORD: &str = "plumb-rollout";
 /// The record of humans' doors: pause, promote (`plumb rollout ...`).
 pub const CONTROL_RECORD: &str = "plumb-rollout-control";
-/// How often the gates are looked at.
+/// How often the gates are looked at while a rollout is under way.
 const TICK: Duration = Duration::from_millis(500);
+/// How often a finished (or standby) rollout looks for the humans' doors.
+const IDLE: Duration = Duration::from_secs(3);
 
 /// Everything the task needs.
 pub struct Rollouts {
@@ -62,17 +64,26 @@ struct Memory {
 
 pub async fn run(mut r: Rollouts, mut shutdown: watch::Receiver<bool>) {
     let mut m = Memory::default();
+    // Without leader election the sender is gone at once: stop listening
+    // (a closed channel answers at once, forever).
+    let mut leader_open = true;
     loop {
         if *shutdown.borrow() {
             return;
         }
         let head = r.branch.borrow_and_update().clone();
-        r.look(&mut m, head).await;
+        let next = r.look(&mut m, head).await;
+        let tick = async {
+            match next {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = shutdown.changed() => return,
             c = r.branch.changed() => if c.is_err() { return },
-            _ = r.leader.changed() => {},
-            () = tokio::time::sleep(TICK) => {},
+            l = r.leader.changed(), if leader_open => leader_open = l.is_ok(),
+            () = tick => {},
         }
     }
 }
@@ -85,7 +96,9 @@ fn now_ms() -> u64 {
 }
 
 impl Rollouts {
-    async fn look(&self, m: &mut Memory, head: Option<Arc<Desired>>) {
+    /// One look; returns when to look again (None: only on a new head —
+    /// without waves there is nothing to watch).
+    async fn look(&self, m: &mut Memory, head: Option<Arc<Desired>>) -> Option<Duration> {
         if let Some(h) = &head {
             m.renders.insert(h.revision.id.clone(), h.clone());
             if let Ok(cfg) = &h.config {
@@ -98,12 +111,12 @@ impl Rollouts {
                 hand(tx, head.clone());
             }
             self.status.set_rollout(None);
-            return;
+            return None;
         }
         if !self.load(m).await {
             // Clusters in no wave still follow the branch.
             self.assign(m, &waves, head.as_ref()).await;
-            return;
+            return Some(IDLE);
         }
         let leader = *self.leader.borrow();
         let report = if leader {
@@ -115,14 +128,19 @@ impl Rollouts {
             None
         };
         self.assign(m, &waves, head.as_ref()).await;
-        if let Some(mut report) = report {
-            report.unwaved = m
-                .config
-                .as_ref()
-                .map(RepoConfig::clusters_in_no_wave)
-                .unwrap_or_default();
-            self.status.set_rollout(Some(report));
-        }
+        let Some(mut report) = report else {
+            return Some(IDLE);
+        };
+        // Gates to watch: look often; a finished rollout only needs to
+        // notice the humans' doors.
+        let busy = report.waves.iter().any(|w| w.phase != "done");
+        report.unwaved = m
+            .config
+            .as_ref()
+            .map(RepoConfig::clusters_in_no_wave)
+            .unwrap_or_default();
+        self.status.set_rollout(Some(report));
+        Some(if busy { TICK } else { IDLE })
     }
 
     /// Reads the state and the humans' doors from the home cluster (state
