@@ -133,12 +133,16 @@ impl LeaderElector {
                     leader.send_replace(false);
                     self.release().await;
                 }
-                observed = None;
                 last_renew = None;
+                // Keep watching the record, so that once this replica
+                // wants the lease its expiry counts from the holder's last
+                // renewal, not from now.
+                let _ = tokio::time::timeout(self.renew_deadline, self.peek(&mut observed)).await;
                 let Some(w) = want.as_mut() else { break };
                 tokio::select! {
                     r = w.changed() => if r.is_err() { want = None },
                     r = shutdown.changed() => if r.is_err() { break },
+                    () = tokio::time::sleep(self.renew_every) => {}
                 }
                 continue;
             }
@@ -277,6 +281,21 @@ impl LeaderElector {
             "leaseTransitions": transitions,
         });
         self.write(&kind, &new, observed).await
+    }
+
+    /// Reads the lease and notes whether its record changed.
+    async fn peek(&self, observed: &mut Option<Observed>) -> Result<(), LeaseError> {
+        let kind = self.kind().await?;
+        let ns = Some(self.namespace.as_str());
+        if let Some(lease) = self
+            .cluster
+            .get(&kind, ns, &self.name)
+            .await
+            .map_err(|e| self.api(e))?
+        {
+            observe(observed, &lease);
+        }
+        Ok(())
     }
 
     async fn create(&self, kind: &Kind) -> Result<Outcome, LeaseError> {

@@ -144,6 +144,10 @@ async fn three_replicas_share_twelve_clusters_and_take_over_a_killed_one() {
         .filter_map(|c| c["owner"].as_str())
         .collect();
     assert_eq!(owners.len(), 3, "{doc}");
+    let out = common::plumb_async(vec!["status".into(), "--server".into(), base.clone()]).await;
+    let t = common::text(&out);
+    assert!(t.contains("owners: c00="), "{t}");
+    assert_eq!(t.matches("Synced").count(), CLUSTERS, "{t}");
     assert!(load.keys().all(|k| owners.contains(k.as_str())));
 
     // SIGKILL r3: its clusters are taken over and converge on a new commit.

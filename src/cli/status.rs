@@ -37,6 +37,14 @@ pub fn status(server: &str, json: bool, token_file: Option<&Path>) -> anyhow::Re
             for line in doc.rollout.iter().flat_map(|r| r.lines()) {
                 println!("{line}");
             }
+            let owners: Vec<String> = doc
+                .clusters
+                .iter()
+                .filter_map(|c| Some(format!("{}={}", c.name, c.owner.as_deref()?)))
+                .collect();
+            if !owners.is_empty() {
+                println!("owners: {}", owners.join(" "));
+            }
             for note in notes(&doc) {
                 eprintln!("{note}");
             }
