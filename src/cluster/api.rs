@@ -278,7 +278,7 @@ impl Cluster {
 }
 
 // --- Create and replace (optimistic concurrency) --------------------------
-// Used by leader election (`crate::lease`): a create fails with 409
+// Used by leader election (the lease module): a create fails with 409
 // `AlreadyExists` when the object exists, a replace with 409 `Conflict` when
 // `metadata.resourceVersion` is not the stored one. Neither retries a 409.
 

@@ -1,6 +1,6 @@
 //! plan: desired objects + the inventory + live objects → a [`ChangeSet`].
 //! Pure and cheap: a plan reads only memory (live objects come through the
-//! [`LiveLookup`] trait, which `crate::live` implements over its watches),
+//! [`LiveLookup`] trait, which the live module implements over its watches),
 //! so a reconcile where nothing changed costs no API call at all. Must not
 //! talk to a cluster, spawn tasks or write status.
 
