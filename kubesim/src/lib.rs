@@ -50,6 +50,7 @@ pub mod kubeconfig;
 pub mod patch;
 pub mod persist;
 pub mod proto;
+pub mod rbac;
 pub mod registry;
 pub mod resource_type;
 pub mod reviews;
