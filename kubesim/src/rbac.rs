@@ -258,8 +258,7 @@ pub fn rule_allows(rule: &Value, a: &Attributes) -> bool {
     let resource_ok = list("resources").iter().any(|r| {
         *r == "*"
             || *r == combined
-            || (!a.subresource.is_empty()
-                && r.strip_prefix("*/") == Some(a.subresource.as_str()))
+            || (!a.subresource.is_empty() && r.strip_prefix("*/") == Some(a.subresource.as_str()))
     });
     let names = list("resourceNames");
     any("verbs", &a.verb)
@@ -440,7 +439,13 @@ mod tests {
             "edit",
             json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}]),
         );
-        binding(&mut s, "team-a", "deployer", ("Role", "edit"), deployer_sa());
+        binding(
+            &mut s,
+            "team-a",
+            "deployer",
+            ("Role", "edit"),
+            deployer_sa(),
+        );
         let who = sa();
         assert!(allowed(
             &s,
@@ -512,7 +517,13 @@ mod tests {
             "edit",
             json!([{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]}]),
         );
-        binding(&mut s, "team-a", "b", ("ClusterRole", "edit"), deployer_sa());
+        binding(
+            &mut s,
+            "team-a",
+            "b",
+            ("ClusterRole", "edit"),
+            deployer_sa(),
+        );
         let who = sa();
         assert!(allowed(
             &s,
@@ -602,7 +613,8 @@ mod tests {
         assert!(!rule_allows(&rule, &a));
         a.subresource = "status".into();
         assert!(rule_allows(&rule, &a));
-        let rule = json!({"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"]});
+        let rule =
+            json!({"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"]});
         a.verb = "patch".into();
         assert!(!rule_allows(&rule, &a));
         a.subresource = "scale".into();
@@ -622,9 +634,15 @@ mod tests {
             &attrs("list", "", "configmaps", "n", "")
         ));
         let star = json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]});
-        assert!(rule_allows(&star, &attrs("deletecollection", "x.io", "things", "", "")));
+        assert!(rule_allows(
+            &star,
+            &attrs("deletecollection", "x.io", "things", "", "")
+        ));
         let non_resource = json!({"nonResourceURLs": ["/healthz"], "verbs": ["get"]});
-        assert!(!rule_allows(&non_resource, &attrs("get", "", "pods", "n", "p")));
+        assert!(!rule_allows(
+            &non_resource,
+            &attrs("get", "", "pods", "n", "p")
+        ));
     }
 
     #[test]
@@ -634,9 +652,7 @@ mod tests {
         let a = attrs("patch", "", "configmaps", "team-a", "x");
         assert_eq!(
             authorize(&s, &sa(), &a),
-            Decision::Denied(
-                "RBAC: role.rbac.authorization.k8s.io \"gone\" not found".into()
-            )
+            Decision::Denied("RBAC: role.rbac.authorization.k8s.io \"gone\" not found".into())
         );
     }
 
@@ -655,7 +671,13 @@ mod tests {
                 "code": 403,
             })
         );
-        let a = attrs("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "");
+        let a = attrs(
+            "create",
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "",
+            "",
+        );
         let status = forbidden(&sa(), &a, "").to_status();
         assert_eq!(
             status["message"],

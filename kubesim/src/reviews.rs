@@ -53,10 +53,17 @@ pub fn answer(
         // SubjectAccessReview, LocalSubjectAccessReview.
         _ => {
             let subject = Identity {
-                user: get_str(&obj, &["spec", "user"]).unwrap_or_default().to_string(),
+                user: get_str(&obj, &["spec", "user"])
+                    .unwrap_or_default()
+                    .to_string(),
                 groups: obj["spec"]["groups"]
                     .as_array()
-                    .map(|g| g.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|g| {
+                        g.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             };
             access(&state.store, &subject, &obj, t)

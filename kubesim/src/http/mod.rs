@@ -200,7 +200,12 @@ pub fn identity(headers: &HeaderMap) -> Result<Identity, ApiError> {
 /// The RBAC check of a resource request (the authorization filter, before
 /// any handler; discovery and OpenAPI are open to every authenticated user
 /// as the default `system:discovery` binding makes them).
-fn authorize(cluster: &Cluster, who: &Identity, verb: &str, rp: &ResourcePath) -> Result<(), ApiError> {
+fn authorize(
+    cluster: &Cluster,
+    who: &Identity,
+    verb: &str,
+    rp: &ResourcePath,
+) -> Result<(), ApiError> {
     if who.is_master() {
         return Ok(());
     }

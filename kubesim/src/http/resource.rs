@@ -190,7 +190,12 @@ struct Req<'a> {
     who: &'a Identity,
 }
 
-fn dispatch(cluster: &Cluster, verb: &str, t: &Target, req: &Req<'_>) -> Result<Response, ApiError> {
+fn dispatch(
+    cluster: &Cluster,
+    verb: &str,
+    t: &Target,
+    req: &Req<'_>,
+) -> Result<Response, ApiError> {
     let Req {
         rp,
         q,
