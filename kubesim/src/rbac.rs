@@ -162,17 +162,16 @@ pub fn rules_for(store: &Store, who: &Identity, ns: &str) -> Vec<Value> {
     let mut rules = Vec::new();
     let crb_key = ResKey::new(RBAC_GROUP, "clusterrolebindings");
     let rb_key = ResKey::new(RBAC_GROUP, "rolebindings");
+    let local = if ns.is_empty() {
+        Vec::new()
+    } else {
+        store.list(&rb_key, Some(ns))
+    };
     let bindings = store
         .list(&crb_key, None)
         .into_iter()
         .map(|b| (b, ""))
-        .chain(
-            (!ns.is_empty())
-                .then(|| store.list(&rb_key, Some(ns)))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|b| (b, ns)),
-        );
+        .chain(local.into_iter().map(|b| (b, ns)));
     for (b, in_ns) in bindings {
         if bound(&b, who, in_ns).is_some()
             && let Ok(found) = role_rules(store, &b, in_ns)
