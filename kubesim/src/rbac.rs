@@ -107,6 +107,9 @@ pub struct Attributes {
     /// Empty: cluster scope (or all namespaces).
     pub namespace: String,
     pub name: String,
+    /// Set for a non-resource request (`/healthz`): only `nonResourceURLs`
+    /// rules and `verb` apply.
+    pub path: String,
 }
 
 /// RBAC's answer: allowed (and by what), or the reason appended to a
@@ -240,7 +243,7 @@ fn role_rules(store: &Store, binding: &Value, ns: &str) -> Result<Vec<Value>, St
         .unwrap_or_default())
 }
 
-/// rbac/v1 `RuleAllows` for a resource request.
+/// rbac/v1 `RuleAllows`.
 pub fn rule_allows(rule: &Value, a: &Attributes) -> bool {
     let list = |k: &str| -> Vec<&str> {
         rule.get(k)
@@ -249,6 +252,15 @@ pub fn rule_allows(rule: &Value, a: &Attributes) -> bool {
             .unwrap_or_default()
     };
     let any = |k: &str, want: &str| list(k).iter().any(|v| *v == "*" || *v == want);
+    if !a.path.is_empty() {
+        let url_ok = list("nonResourceURLs").iter().any(|u| {
+            *u == "*"
+                || *u == a.path
+                || u.strip_suffix('*')
+                    .is_some_and(|prefix| a.path.starts_with(prefix))
+        });
+        return any("verbs", &a.verb) && url_ok;
+    }
     let combined = if a.subresource.is_empty() {
         a.resource.clone()
     } else {
@@ -351,6 +363,7 @@ mod tests {
             subresource: String::new(),
             namespace: ns.into(),
             name: name.into(),
+            path: String::new(),
         }
     }
 
@@ -637,11 +650,21 @@ mod tests {
             &star,
             &attrs("deletecollection", "x.io", "things", "", "")
         ));
-        let non_resource = json!({"nonResourceURLs": ["/healthz"], "verbs": ["get"]});
+        let non_resource = json!({"nonResourceURLs": ["/healthz", "/apis/*"], "verbs": ["get"]});
         assert!(!rule_allows(
             &non_resource,
             &attrs("get", "", "pods", "n", "p")
         ));
+        let path = |verb: &str, p: &str| Attributes {
+            verb: verb.into(),
+            path: p.into(),
+            ..Attributes::default()
+        };
+        assert!(rule_allows(&non_resource, &path("get", "/healthz")));
+        assert!(rule_allows(&non_resource, &path("get", "/apis/apps")));
+        assert!(!rule_allows(&non_resource, &path("post", "/healthz")));
+        assert!(!rule_allows(&non_resource, &path("get", "/livez")));
+        assert!(!rule_allows(&star, &path("get", "/livez")));
     }
 
     #[test]

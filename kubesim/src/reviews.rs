@@ -94,16 +94,22 @@ fn access(store: &crate::store::Store, who: &Identity, obj: &Value, t: &Target) 
         subresource: ra("subresource"),
         namespace: ra("namespace"),
         name: ra("name"),
+        path: String::new(),
     };
     if t.rt.kind == "LocalSubjectAccessReview" {
         a.namespace = t.ns().to_string();
     }
-    let resource_request = obj["spec"].get("resourceAttributes").is_some();
+    if obj["spec"].get("resourceAttributes").is_none() {
+        let nra = |k: &str| {
+            get_str(obj, &["spec", "nonResourceAttributes", k])
+                .unwrap_or_default()
+                .to_string()
+        };
+        a.verb = nra("verb");
+        a.path = nra("path");
+    }
     if who.is_master() {
         return json!({"allowed": true});
-    }
-    if !resource_request {
-        return json!({"allowed": false});
     }
     match rbac::authorize(store, who, &a) {
         rbac::Decision::Allowed(reason) => json!({"allowed": true, "reason": reason}),

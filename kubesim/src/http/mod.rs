@@ -235,6 +235,7 @@ pub fn attributes(verb: &str, rp: &ResourcePath) -> rbac::Attributes {
         subresource: rp.subresource.clone().unwrap_or_default(),
         namespace,
         name,
+        path: String::new(),
     }
 }
 
