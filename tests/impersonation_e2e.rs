@@ -24,11 +24,20 @@ use plumb::records::{self, Inventory};
 
 const DEPLOYER: &str = "system:serviceaccount:team-a:deployer";
 
-/// team-a's deployer may read, create and patch ConfigMaps in team-a only
-/// (not delete them), as a platform would bind a tenant's account.
+/// team-a's deployer may read, create and patch ConfigMaps in team-a (not
+/// delete them), as a platform would bind a tenant's account, and only
+/// patch them in team-c (through its group).
 const RBAC: &[&str] = &[
     r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}"#,
     r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}"#,
+    r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-c"}}"#,
+    r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "configmap-patcher"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch"]}]}"#,
+    r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "team-a-patches", "namespace": "team-c"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "configmap-patcher"},
+        "subjects": [{"kind": "Group", "name": "system:serviceaccounts:team-a"}]}"#,
     r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "deployer", "namespace": "team-a"},
         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "patch"]}]}"#,
@@ -207,4 +216,29 @@ async fn without_impersonation_plumb_writes_as_itself() {
         .await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert!(sim.configmap("team-b", "theirs").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_needs_create_not_only_patch() {
+    let sim = Sim::start().await;
+    let objects = vec![cm("team-a", "team-c", "new", "teams/a/new.yaml", 2)];
+    let out = sim
+        .apply("team-a", objects, &Inventory::new("team-a"), deployer())
+        .await;
+    let Some(ApplyError::Rejected(failures)) = &out.error else {
+        panic!("expected a rejection, got {:?}", out.error);
+    };
+    let shown = failures[0].to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "teams/a/new.yaml:2:1: ConfigMap/team-c/new: forbidden for {DEPLOYER} (the identity plumb impersonates for this app): configmaps \"new\" is forbidden: "
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .ends_with("creating an object by server-side apply needs `create` as well as `patch`"),
+        "{shown}"
+    );
+    assert!(sim.configmap("team-c", "new").await.is_none());
 }

@@ -380,12 +380,22 @@ impl Run<'_> {
     /// The message of a failed write or delete: a 403 of an impersonated
     /// request names the identity the cluster refused.
     pub(super) fn explain(&self, e: &ApiError) -> String {
-        match self.writer.impersonation() {
-            Some(who) if e.code() == Some(403) => {
-                format!("forbidden for {who} (the identity plumb impersonates for this app): {e}")
-            }
-            _ => e.to_string(),
-        }
+        let Some(who) = self
+            .writer
+            .impersonation()
+            .filter(|_| e.code() == Some(403))
+        else {
+            return e.to_string();
+        };
+        // The real patch handler's refusal of a create by server-side
+        // apply names no user and no verb: `configmaps "x" is forbidden: `.
+        let creating = matches!(e, ApiError::Status { message, .. } if message.trim_end().ends_with("is forbidden:"));
+        let hint = if creating {
+            "; creating an object by server-side apply needs `create` as well as `patch`"
+        } else {
+            ""
+        };
+        format!("forbidden for {who} (the identity plumb impersonates for this app): {e}{hint}")
     }
 
     /// Notes what the server answered to a write. When the watch already
