@@ -1,4 +1,5 @@
-//! The HTTP front: routing, accounting and faults, then dispatch to the
+//! The HTTP front: routing, accounting, faults and the authorization of
+//! impersonated requests ([`crate::rbac`]), then dispatch to the
 //! discovery, OpenAPI, resource (with its watch streams) and admin
 //! handlers. Everything that builds an HTTP response lives under here; the
 //! modules outside `http` (cluster, engine, store) must not import it.
