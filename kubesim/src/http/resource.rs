@@ -24,6 +24,8 @@ use crate::rbac::{self, Identity};
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 
+// The parts of one request as the router has them, plus who makes it;
+// bundled into a `Req` below once the target is known.
 #[allow(clippy::too_many_arguments)]
 pub async fn handle(
     cluster: Arc<Cluster>,
