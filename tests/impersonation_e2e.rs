@@ -44,7 +44,8 @@ const RBAC: &[&str] = &[
     r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": "deployer", "namespace": "team-a"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
-        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "team-a"}]}"#,
+        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "team-a"},
+                     {"kind": "Group", "name": "team-a-deployers"}]}"#,
 ];
 
 struct Sim {
@@ -241,4 +242,39 @@ async fn creating_needs_create_not_only_patch() {
         "{shown}"
     );
     assert!(sim.configmap("team-c", "new").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonated_groups_are_sent_with_the_user() {
+    let sim = Sim::start().await;
+    let as_jane = |groups: &[&str]| {
+        Some(Impersonation {
+            user: "jane".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        })
+    };
+    let objects = || vec![cm("jane", "team-a", "janes", "teams/a/janes.yaml", 1)];
+    let out = sim
+        .apply("jane", objects(), &Inventory::new("jane"), as_jane(&[]))
+        .await;
+    let Some(ApplyError::Rejected(failures)) = &out.error else {
+        panic!("expected a rejection, got {:?}", out.error);
+    };
+    assert!(
+        failures[0]
+            .message
+            .contains(r#"User "jane" cannot patch resource "configmaps""#),
+        "{}",
+        failures[0]
+    );
+    let out = sim
+        .apply(
+            "jane",
+            objects(),
+            &Inventory::new("jane"),
+            as_jane(&["team-a-deployers"]),
+        )
+        .await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert!(sim.configmap("team-a", "janes").await.is_some());
 }

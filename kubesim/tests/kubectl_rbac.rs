@@ -76,6 +76,42 @@ async fn can_i_answers_for_the_impersonated_service_account() {
         .run(&["auth", "can-i", AS, "create", "configmaps", "-n", "team-b"])
         .await;
     assert_eq!((no.code, no.stdout.trim()), (1, "no"), "{}", no.stderr);
+    // --as-group: the group binding in team-b grants patch to any user in it.
+    let grouped = k
+        .run(&[
+            "auth",
+            "can-i",
+            "--as=jane",
+            "--as-group=system:serviceaccounts:team-a",
+            "patch",
+            "configmaps",
+            "-n",
+            "team-b",
+        ])
+        .await;
+    assert_eq!(
+        (grouped.code, grouped.stdout.trim()),
+        (0, "yes"),
+        "{}",
+        grouped.stderr
+    );
+    let alone = k
+        .run(&[
+            "auth",
+            "can-i",
+            "--as=jane",
+            "patch",
+            "configmaps",
+            "-n",
+            "team-b",
+        ])
+        .await;
+    assert_eq!(
+        (alone.code, alone.stdout.trim()),
+        (1, "no"),
+        "{}",
+        alone.stderr
+    );
     // Without --as, kubectl is the admin.
     let admin = k
         .run(&["auth", "can-i", "delete", "configmaps", "-n", "team-b"])
