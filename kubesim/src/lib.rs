@@ -20,7 +20,9 @@
 //! finalizers, namespace termination and ownerReference garbage collection
 //! (both done synchronously). Request bodies may be JSON, YAML or (for the
 //! kinds `kubectl create` sends) protobuf; responses are JSON or, when
-//! asked, server-side Tables.
+//! asked, server-side Tables. Every client is an admin; a request that
+//! impersonates (`kubectl --as`) is authorized with the RBAC objects stored
+//! ([`rbac`]).
 //!
 //! Admin API (not counted, not faulted): see [`http::admin`].
 //!
@@ -50,6 +52,7 @@ pub mod kubeconfig;
 pub mod patch;
 pub mod persist;
 pub mod proto;
+pub mod rbac;
 pub mod registry;
 pub mod resource_type;
 pub mod reviews;

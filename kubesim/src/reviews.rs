@@ -1,8 +1,10 @@
 //! Answers to the create-only resources (TokenReview, the access reviews,
 //! SelfSubjectReview, Binding), shaped as the real server's (see the
 //! reference captures under `reviews/`). kubesim has one user, an admin
-//! (`system:masters`) that may do everything, so every access review is
-//! allowed.
+//! (`system:masters`) that may do everything; a request impersonating
+//! another identity (see [`crate::rbac`]) gets that identity's answers: the
+//! self reviews are evaluated with RBAC for it, as `kubectl auth can-i
+//! --as=…` expects, and a SubjectAccessReview for the user it names.
 //!
 //! Nothing here is stored except what a Binding does to its pod.
 
@@ -10,15 +12,18 @@ use serde_json::{Value, json};
 
 use crate::cluster::{State, Target};
 use crate::error::ApiError;
+use crate::rbac::{self, Identity};
 use crate::registry::ResKey;
 use crate::util::{get_str, meta_str, now_rfc3339};
 
-/// The user kubesim authenticates every client as.
-const USER: &str = "admin";
-const GROUPS: &[&str] = &["system:masters", "system:authenticated"];
-
-/// The response body and status code of a create on a create-only resource.
-pub fn answer(state: &mut State, t: &Target, mut obj: Value) -> Result<(u16, Value), ApiError> {
+/// The response body and status code of a create on a create-only
+/// resource, made by `who`.
+pub fn answer(
+    state: &mut State,
+    t: &Target,
+    mut obj: Value,
+    who: &Identity,
+) -> Result<(u16, Value), ApiError> {
     let status = match t.rt.kind.as_str() {
         "Binding" => return bind(state, t, &obj).map(|s| (201, s)),
         "TokenReview" => json!({
@@ -29,15 +34,40 @@ pub fn answer(state: &mut State, t: &Target, mut obj: Value) -> Result<(u16, Val
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.insert("creationTimestamp".into(), json!(now_rfc3339()));
             }
-            json!({"userInfo": {"username": USER, "groups": GROUPS}})
+            json!({"userInfo": {"username": who.user, "groups": who.groups}})
         }
-        "SelfSubjectRulesReview" => json!({
+        "SelfSubjectRulesReview" if who.is_master() => json!({
             "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
             "incomplete": false,
         }),
-        // SubjectAccessReview, LocalSubjectAccessReview, SelfSubjectAccessReview.
-        _ => json!({"allowed": true, "reason": "kubesim allows every request"}),
+        "SelfSubjectRulesReview" => {
+            let ns = get_str(&obj, &["spec", "namespace"]).unwrap_or_default();
+            json!({
+                "resourceRules": rbac::rules_for(&state.store, who, ns),
+                "nonResourceRules": [],
+                "incomplete": false,
+            })
+        }
+        "SelfSubjectAccessReview" => access(&state.store, who, &obj, t),
+        // SubjectAccessReview, LocalSubjectAccessReview.
+        _ => {
+            let subject = Identity {
+                user: get_str(&obj, &["spec", "user"])
+                    .unwrap_or_default()
+                    .to_string(),
+                groups: obj["spec"]["groups"]
+                    .as_array()
+                    .map(|g| {
+                        g.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            access(&state.store, &subject, &obj, t)
+        }
     };
     if let Some(m) = obj.as_object_mut() {
         m.insert("status".into(), status);
@@ -47,6 +77,45 @@ pub fn answer(state: &mut State, t: &Target, mut obj: Value) -> Result<(u16, Val
         }
     }
     Ok((201, obj))
+}
+
+/// The status of an access review of `spec.resourceAttributes` for `who`
+/// (a LocalSubjectAccessReview is about its own namespace).
+fn access(store: &crate::store::Store, who: &Identity, obj: &Value, t: &Target) -> Value {
+    let ra = |k: &str| {
+        get_str(obj, &["spec", "resourceAttributes", k])
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut a = rbac::Attributes {
+        verb: ra("verb"),
+        group: ra("group"),
+        resource: ra("resource"),
+        subresource: ra("subresource"),
+        namespace: ra("namespace"),
+        name: ra("name"),
+        path: String::new(),
+    };
+    if t.rt.kind == "LocalSubjectAccessReview" {
+        a.namespace = t.ns().to_string();
+    }
+    if obj["spec"].get("resourceAttributes").is_none() {
+        let nra = |k: &str| {
+            get_str(obj, &["spec", "nonResourceAttributes", k])
+                .unwrap_or_default()
+                .to_string()
+        };
+        a.verb = nra("verb");
+        a.path = nra("path");
+    }
+    if who.is_master() {
+        return json!({"allowed": true});
+    }
+    match rbac::authorize(store, who, &a) {
+        rbac::Decision::Allowed(reason) => json!({"allowed": true, "reason": reason}),
+        rbac::Decision::Denied(reason) if reason.is_empty() => json!({"allowed": false}),
+        rbac::Decision::Denied(reason) => json!({"allowed": false, "reason": reason}),
+    }
 }
 
 /// `bindings`: assigns the named pod to the target node, once.

@@ -23,7 +23,7 @@ impl Run<'_> {
         let mut foreign = Vec::new();
         for (i, r) in results {
             match r {
-                Err(e) => failures.push(failure(writes[i].obj, e.to_string())),
+                Err(e) => failures.push(failure(writes[i].obj, self.explain(&e))),
                 Ok(answer) if writes[i].create => {
                     if let Some(managers) = existing(&answer) {
                         foreign.push((i, managers));

@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::cluster::{ApiError, Cluster, ClusterError, Kind};
+use crate::cluster::{ApiError, Cluster, ClusterError, Impersonation, Kind};
 use crate::live::LiveCache;
 use crate::model::{Action, ChangeSet, DesiredObject, DesiredSet, ObjectRef};
 use crate::plan::LiveObject;
@@ -37,12 +37,17 @@ use error::{failure, sorted};
 use order::{Stage, is_crd, stage_of};
 
 /// What one app allows apply to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppPolicy {
     /// Take over objects that exist in the cluster but that plumb did not
     /// create (as `kubectl apply` and Argo CD do); when false, such an
     /// object fails the app's revision before anything is written.
     pub adopt: bool,
+    /// The identity the app's dry-runs, writes and prunes act as (a
+    /// tenant's service account), so the cluster's RBAC bounds them; a 403
+    /// is reported on the object. `None`: plumb's own identity. Discovery
+    /// and plumb's inventory always use plumb's own.
+    pub impersonate: Option<Impersonation>,
 }
 
 /// How apply behaves.
@@ -94,7 +99,12 @@ pub async fn apply_app(
     policy: AppPolicy,
 ) -> ApplyOutcome {
     let revision = cs.revision.as_str();
+    let impersonated = policy
+        .impersonate
+        .clone()
+        .map(|who| cluster.impersonating(who));
     let mut run = Run {
+        writer: impersonated.as_ref().unwrap_or(cluster),
         policy,
         adopted: Vec::new(),
         cluster,
@@ -146,6 +156,9 @@ pub async fn apply_app(
 
 struct Run<'a> {
     cluster: &'a Cluster,
+    /// Where the app's objects are dry-run, written and pruned: `cluster`,
+    /// or its view impersonating the app's identity.
+    writer: &'a Cluster,
     live: &'a LiveCache,
     opts: &'a ApplyOptions,
     app: &'a str,
@@ -316,7 +329,7 @@ impl Run<'_> {
                 let obj = writes[i].obj;
                 match result.and_then(|bytes| self.record(obj, &bytes)) {
                     Ok(()) => {}
-                    Err(e) => failures.push(failure(obj, e.to_string())),
+                    Err(e) => failures.push(failure(obj, self.explain(&e))),
                 }
             }
             if !failures.is_empty() {
@@ -348,7 +361,7 @@ impl Run<'_> {
                 let id = &w.obj.id;
                 (
                     i,
-                    self.cluster
+                    self.writer
                         .apply_raw(
                             kind,
                             id.namespace.as_deref(),
@@ -362,6 +375,27 @@ impl Run<'_> {
             .buffer_unordered(self.opts.concurrency.max(1))
             .collect()
             .await
+    }
+
+    /// The message of a failed write or delete: a 403 of an impersonated
+    /// request names the identity the cluster refused.
+    pub(super) fn explain(&self, e: &ApiError) -> String {
+        let Some(who) = self
+            .writer
+            .impersonation()
+            .filter(|_| e.code() == Some(403))
+        else {
+            return e.to_string();
+        };
+        // The real patch handler's refusal of a create by server-side
+        // apply names no user and no verb: `configmaps "x" is forbidden: `.
+        let creating = matches!(e, ApiError::Status { message, .. } if message.trim_end().ends_with("is forbidden:"));
+        let hint = if creating {
+            "; creating an object by server-side apply needs `create` as well as `patch`"
+        } else {
+            ""
+        };
+        format!("forbidden for {who} (the identity plumb impersonates for this app): {e}{hint}")
     }
 
     /// Notes what the server answered to a write. When the watch already

@@ -26,10 +26,10 @@ impl Run<'_> {
             };
             let result = match self.cluster.resolve(&entry.api_version, &id.kind).await {
                 Ok(kind) => self
-                    .cluster
+                    .writer
                     .delete(&kind, id.namespace.as_deref(), &id.name)
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| self.explain(&e)),
                 // The kind is gone (CRD deleted): so are its objects.
                 Err(ClusterError::UnknownKind { .. }) => Ok(()),
                 Err(e) => Err(e.to_string()),

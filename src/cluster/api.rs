@@ -231,7 +231,8 @@ impl Cluster {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let req = build().map_err(|e| ApiError::Request(e.to_string()))?;
+            let mut req = build().map_err(|e| ApiError::Request(e.to_string()))?;
+            self.impersonation_headers(req.headers_mut())?;
             let write = !matches!(*req.method(), http::Method::GET);
             self.count_request(write, dry_run);
             let sent = match self.in_flight.acquire().await {
@@ -249,6 +250,26 @@ impl Cluster {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// `Impersonate-User` and one `Impersonate-Group` per group, when this
+    /// view impersonates.
+    fn impersonation_headers(&self, headers: &mut http::HeaderMap) -> Result<(), ApiError> {
+        let Some(who) = &self.impersonate else {
+            return Ok(());
+        };
+        let value = |v: &str| {
+            http::HeaderValue::from_str(v).map_err(|_| {
+                ApiError::Request(format!(
+                    "cannot impersonate {v:?}: not a valid header value"
+                ))
+            })
+        };
+        headers.insert("impersonate-user", value(&who.user)?);
+        for g in &who.groups {
+            headers.append("impersonate-group", value(g)?);
+        }
+        Ok(())
     }
 
     async fn send_once(&self, req: http::Request<Vec<u8>>) -> Result<Bytes, ApiError> {

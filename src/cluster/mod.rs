@@ -1,13 +1,15 @@
 //! A connection to one Kubernetes cluster: the client, the kinds it serves
 //! (discovery, cached), and request accounting. Every stage that talks to a
-//! cluster goes through a [`Cluster`].
+//! cluster goes through a [`Cluster`]. A [`Cluster::impersonating`] view
+//! shares all of that (one connection) and sends every request as another
+//! identity, so the API server's RBAC, not plumb, bounds what it may do.
 
 pub mod api;
 pub mod retry;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::api::GroupVersionKind;
@@ -59,18 +61,53 @@ pub struct Counters {
     pub dry_runs: AtomicU64,
 }
 
+/// An identity the API server evaluates requests as instead of plumb's own
+/// (`Impersonate-User`, one `Impersonate-Group` per group, as `kubectl
+/// --as=… --as-group=…` sends). plumb's own identity must be allowed to
+/// `impersonate` it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Impersonation {
+    /// A user, e.g. `system:serviceaccount:team-a:deployer`.
+    pub user: String,
+    /// Extra groups; none for a service account gets its own
+    /// (`system:serviceaccounts`, `system:serviceaccounts:NS`).
+    pub groups: Vec<String>,
+}
+
+impl Impersonation {
+    /// The service account `name` in `namespace`.
+    pub fn service_account(namespace: &str, name: &str) -> Impersonation {
+        Impersonation {
+            user: format!("system:serviceaccount:{namespace}:{name}"),
+            groups: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Impersonation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.user)?;
+        if !self.groups.is_empty() {
+            write!(f, " (groups {})", self.groups.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// One cluster plumb manages.
 pub struct Cluster {
     pub name: String,
     pub client: kube::Client,
-    kinds: Mutex<HashMap<(String, String), Kind>>,
+    kinds: Arc<Mutex<HashMap<(String, String), Kind>>>,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
-    pub counters: Counters,
-    namespace_ready: std::sync::atomic::AtomicBool,
+    pub counters: Arc<Counters>,
+    namespace_ready: Arc<std::sync::atomic::AtomicBool>,
     /// Bounds the requests in flight to the cluster, whatever sends them
     /// (several apps apply at once).
-    pub(crate) in_flight: tokio::sync::Semaphore,
+    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
+    /// Who the requests of this view act as; `None`: plumb itself.
+    pub(crate) impersonate: Option<Impersonation>,
 }
 
 /// Sent on every request: which plumb replica made it (servers' audit
@@ -108,13 +145,35 @@ impl Cluster {
         Cluster {
             name: name.to_string(),
             client,
-            kinds: Mutex::new(HashMap::new()),
+            kinds: Default::default(),
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
-            counters: Counters::default(),
-            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
+            counters: Default::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             namespace_ready: Default::default(),
+            impersonate: None,
         }
+    }
+
+    /// A view of this cluster whose every request acts as `who`: same
+    /// connection, discovery cache, accounting and in-flight bound.
+    pub fn impersonating(&self, who: Impersonation) -> Cluster {
+        Cluster {
+            name: self.name.clone(),
+            client: self.client.clone(),
+            kinds: self.kinds.clone(),
+            retry: self.retry,
+            timeout: self.timeout,
+            counters: self.counters.clone(),
+            namespace_ready: self.namespace_ready.clone(),
+            in_flight: self.in_flight.clone(),
+            impersonate: Some(who),
+        }
+    }
+
+    /// Who this view's requests act as (`None`: plumb itself).
+    pub fn impersonation(&self) -> Option<&Impersonation> {
+        self.impersonate.as_ref()
     }
 
     /// Builds the client for a kubeconfig or in-cluster connection.

@@ -1,4 +1,5 @@
-//! The HTTP front: routing, accounting and faults, then dispatch to the
+//! The HTTP front: routing, accounting, faults and the authorization of
+//! impersonated requests ([`crate::rbac`]), then dispatch to the
 //! discovery, OpenAPI, resource (with its watch streams) and admin
 //! handlers. Everything that builds an HTTP response lives under here; the
 //! modules outside `http` (cluster, engine, store) must not import it.
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 use crate::cluster::Cluster;
 use crate::error::ApiError;
+use crate::rbac::{self, Identity};
 use crate::registry::ResourceType;
 use path::{ResourcePath, Route};
 
@@ -165,9 +167,20 @@ async fn api(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
         return error_response(&e);
     }
     let headers = parts.headers;
+    let who = match identity(&headers) {
+        Ok(who) => who,
+        Err(e) => return error_response(&e),
+    };
+    if let Route::Resource(rp) = &route
+        && let Err(e) = authorize(&cluster, &who, verb, rp)
+    {
+        return error_response(&e);
+    }
     match route {
         Route::Resource(rp) => match rt {
-            Some(rt) => resource::handle(cluster, &parts.method, rp, rt, q, &headers, &body).await,
+            Some(rt) => {
+                resource::handle(cluster, &parts.method, rp, rt, q, &headers, &body, &who).await
+            }
             None if crate::aggregation::is_unavailable(&cluster.lock(), &rp.group, &rp.version) => {
                 service_unavailable()
             }
@@ -175,6 +188,62 @@ async fn api(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
         },
         Route::NotFound => error_response(&route_not_found()),
         other => discovery::handle(&cluster, &other, &headers, &q),
+    }
+}
+
+/// Who a request acts as: the admin, or the identity its `Impersonate-User`
+/// and `Impersonate-Group` headers name (the admin may impersonate anyone;
+/// see [`crate::rbac`]).
+pub fn identity(headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let text = |v: &HeaderValue| v.to_str().ok().map(str::to_string);
+    let user = headers.get("impersonate-user").and_then(text);
+    let groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(text)
+        .collect();
+    Ok(Identity::impersonated(user.as_deref(), &groups)?.unwrap_or_else(Identity::admin))
+}
+
+/// The RBAC check of a resource request (the authorization filter, before
+/// any handler; discovery and OpenAPI are open to every authenticated user
+/// as the default `system:discovery` binding makes them).
+fn authorize(
+    cluster: &Cluster,
+    who: &Identity,
+    verb: &str,
+    rp: &ResourcePath,
+) -> Result<(), ApiError> {
+    if who.is_master() {
+        return Ok(());
+    }
+    let a = attributes(verb, rp);
+    if rbac::is_always_allowed(&a) {
+        return Ok(());
+    }
+    match rbac::authorize(&cluster.lock().store, who, &a) {
+        rbac::Decision::Allowed(_) => Ok(()),
+        rbac::Decision::Denied(reason) => Err(rbac::forbidden(who, &a, &reason)),
+    }
+}
+
+/// The authorizer attributes of a resource request (RequestInfo): a
+/// Namespace's own path is in that namespace.
+pub fn attributes(verb: &str, rp: &ResourcePath) -> rbac::Attributes {
+    let name = rp.name.clone().unwrap_or_default();
+    let namespace = match &rp.namespace {
+        Some(ns) => ns.clone(),
+        None if rp.group.is_empty() && rp.resource == "namespaces" => name.clone(),
+        None => String::new(),
+    };
+    rbac::Attributes {
+        verb: verb.to_string(),
+        group: rp.group.clone(),
+        resource: rp.resource.clone(),
+        subresource: rp.subresource.clone().unwrap_or_default(),
+        namespace,
+        name,
+        path: String::new(),
     }
 }
 

@@ -57,7 +57,10 @@ impl Worker {
                         set,
                         inventory,
                         cs,
-                        policy: apply::AppPolicy { adopt: spec.adopt },
+                        policy: apply::AppPolicy {
+                            adopt: spec.adopt,
+                            impersonate: impersonation(app, spec),
+                        },
                         prune_conflicts,
                         started,
                     })),
@@ -181,4 +184,11 @@ impl Worker {
             Err(WorkerError::CacheTimeout(self.opts.ready_timeout))
         }
     }
+}
+
+/// The identity the app's writes act as on the cluster (its tenant's
+/// service account), or `None` for plumb's own. The one place the engine
+/// asks; wired to the config's tenants (issue 18), which do not exist yet.
+pub(crate) fn impersonation(_app: &str, _spec: &AppSpec) -> Option<crate::cluster::Impersonation> {
+    None
 }

@@ -433,7 +433,7 @@ impl Worker {
                             &job.inventory,
                             &job.cs,
                             &opts,
-                            job.policy,
+                            job.policy.clone(),
                         )
                         .instrument(span)
                         .await;
